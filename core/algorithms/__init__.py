@@ -1,0 +1,26 @@
+"""All learners, by the name ``core.train --algorithm`` takes."""
+
+from __future__ import annotations
+
+from core.algorithms.base import AdaptStep, Learner, MetaLoss, final_step
+from core.algorithms.protonet import ProtoNet, ProtoNetConfig
+
+#: algorithm name -> (learner class, config dataclass)
+ALGORITHMS: dict[str, tuple[type[Learner], type]] = {
+    "protonet": (ProtoNet, ProtoNetConfig),
+}
+
+
+def build_learner(name: str, config: dict | None = None) -> Learner:
+    """Instantiate learner ``name`` with config fields from ``config`` (unknown keys refused)."""
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}")
+    cls, config_cls = ALGORITHMS[name]
+    try:
+        cfg = config_cls(**(config or {}))
+    except TypeError as exc:
+        raise ValueError(f"bad {name} config: {exc}") from None
+    return cls(cfg)
+
+
+__all__ = ["ALGORITHMS", "AdaptStep", "Learner", "MetaLoss", "build_learner", "final_step"]

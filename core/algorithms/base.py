@@ -1,0 +1,112 @@
+"""The learner protocol every algorithm implements, and the records its generators yield.
+
+A learner can (1) ``adapt`` to a labelled support set, yielding one ``AdaptStep`` per step, each
+carrying the classifier as it stands after that step; (2) classify query images with that
+classifier; (3) compute a meta-training loss on a batch of episodes (``meta_loss``).
+Adaptation never mutates the learner's meta-trained weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from core.data.episodes import Episode
+
+
+class Classifier(Protocol):
+    """An adapted classifier: images ``(n, 1, H, W)`` -> logits ``(n, n_way)``."""
+
+    n_way: int
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class AdaptStep:
+    """One adaptation step.
+
+    ``step``: 0 for the state before any gradient step (for metric learners, the support set
+    embedded); ``loss``/``support_accuracy``: on the support set at this step;
+    ``query_probs``: ``(n_query, n_way)`` when query images were given, else None;
+    ``classifier``: classifies new images as of this step.
+    """
+
+    step: int
+    total_steps: int
+    loss: float
+    support_accuracy: float
+    query_probs: torch.Tensor | None
+    classifier: Classifier
+
+
+@dataclass(frozen=True)
+class MetaLoss:
+    """Meta-training loss (a differentiable scalar) and query accuracy over a batch of episodes."""
+
+    loss: torch.Tensor
+    accuracy: float
+
+
+class Learner(nn.Module):
+    """Base of all learners: holds the meta-trained weights and its frozen config dataclass."""
+
+    name: str = ""
+
+    def adapt(
+        self,
+        support: torch.Tensor,
+        support_labels: torch.Tensor,
+        query: torch.Tensor | None = None,
+        steps: int | None = None,
+        lr: float | None = None,
+    ) -> Iterator[AdaptStep]:
+        """Adapt to ``support`` ``(n_support, 1, H, W)`` with labels ``(n_support,)`` in 0..n_way-1.
+
+        ``steps``/``lr`` override the config's adaptation steps and learning rate.
+        """
+        raise NotImplementedError
+
+    def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
+        raise NotImplementedError
+
+
+def check_support(support: torch.Tensor, labels: torch.Tensor) -> int:
+    """Validate a support set; return n_way. Raise ValueError with a one-line reason."""
+    if support.ndim != 4 or labels.ndim != 1 or len(support) != len(labels):
+        raise ValueError("support must be (n, channels, H, W) with one label per image")
+    if len(labels) == 0:
+        raise ValueError("the support set is empty: add at least one example to each class")
+    n_way = int(labels.max()) + 1
+    counts = torch.bincount(labels, minlength=n_way)
+    if n_way < 2:
+        raise ValueError("at least two classes with examples are needed to classify")
+    if bool((counts == 0).any()):
+        empty = ", ".join(str(i) for i in torch.nonzero(counts == 0).flatten().tolist())
+        raise ValueError(f"class(es) {empty} have no examples; add one or remove the class")
+    return n_way
+
+
+def final_step(steps: Iterator[AdaptStep]) -> AdaptStep:
+    """Run an adaptation generator to the end and return its last record."""
+    last = None
+    for last in steps:
+        pass
+    if last is None:
+        raise RuntimeError("adaptation yielded no steps")
+    return last
+
+
+class AdaptationDiverged(ArithmeticError):
+    """The adaptation loss became NaN or infinite (usually: the learning rate is too large)."""
+
+
+def check_finite(loss: float, step: int) -> None:
+    if not torch.isfinite(torch.tensor(loss)):
+        raise AdaptationDiverged(
+            f"adaptation diverged at step {step} (loss is {loss}); lower the learning rate"
+        )

@@ -1,0 +1,132 @@
+"""Prototypical Networks (Snell et al., 2017): squared Euclidean distance to class means.
+
+Adaptation: step 0 embeds the support set and computes one prototype per class. Optional
+fine-tuning steps then train a linear head initialised from the prototypes (with W = 2c and
+b = -|c|^2 its logits equal the negative squared distances up to a per-query constant, so step 0
+and the prototype classifier agree) on the frozen support embeddings, giving a real inner-loop
+loss curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from core.algorithms.base import AdaptStep, Learner, MetaLoss, check_finite, check_support
+from core.data.episodes import Episode
+from core.models import Conv4
+
+
+@dataclass(frozen=True)
+class ProtoNetConfig:
+    hidden: int = field(default=64, metadata={"help": "channels of each Conv-4 block"})
+    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+    adapt_steps: int = field(
+        default=0, metadata={"help": "fine-tuning steps of the prototype-initialised head"}
+    )
+    adapt_lr: float = field(
+        default=0.01, metadata={"help": "learning rate of the head fine-tuning steps"}
+    )
+
+
+def prototypes(embeddings: torch.Tensor, labels: torch.Tensor, n_way: int) -> torch.Tensor:
+    """Class means ``(n_way, d)`` of ``embeddings`` ``(n, d)`` with labels ``(n,)``."""
+    sums = torch.zeros(n_way, embeddings.shape[1], dtype=embeddings.dtype, device=embeddings.device)
+    sums.index_add_(0, labels, embeddings)
+    counts = torch.bincount(labels, minlength=n_way).to(embeddings.dtype).unsqueeze(1)
+    return sums / counts
+
+
+def proto_logits(embeddings: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
+    """Negative squared Euclidean distances ``(n, n_way)`` from embeddings to prototypes."""
+    return -torch.cdist(embeddings, protos).pow(2)
+
+
+@dataclass(frozen=True)
+class LinearHeadClassifier:
+    """Backbone (in eval mode, frozen) followed by a linear head ``(n_way, d)``."""
+
+    backbone: Conv4
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+    @property
+    def n_way(self) -> int:
+        return self.weight.shape[0]
+
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone(images)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.embed(images) @ self.weight.T + self.bias
+
+
+class ProtoNet(Learner):
+    name = "protonet"
+
+    def __init__(self, config: ProtoNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ProtoNetConfig()
+        self.backbone = Conv4(hidden=self.config.hidden, input_size=self.config.input_size)
+
+    def episode_logits(self, episode: Episode) -> torch.Tensor:
+        """Query logits ``(n_query, n_way)`` of one episode, differentiable w.r.t. the backbone."""
+        images = torch.cat([episode.support, episode.query])
+        emb = self.backbone(images)
+        n_support = len(episode.support)
+        protos = prototypes(emb[:n_support], episode.support_labels, episode.n_way)
+        return proto_logits(emb[n_support:], protos)
+
+    def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
+        losses, correct, total = [], 0, 0
+        for ep in episodes:
+            logits = self.episode_logits(ep)
+            losses.append(F.cross_entropy(logits, ep.query_labels))
+            correct += int((logits.argmax(1) == ep.query_labels).sum())
+            total += len(ep.query_labels)
+        return MetaLoss(torch.stack(losses).mean(), correct / max(total, 1))
+
+    def adapt(
+        self,
+        support: torch.Tensor,
+        support_labels: torch.Tensor,
+        query: torch.Tensor | None = None,
+        steps: int | None = None,
+        lr: float | None = None,
+    ) -> Iterator[AdaptStep]:
+        n_way = check_support(support, support_labels)
+        steps = self.config.adapt_steps if steps is None else steps
+        lr = self.config.adapt_lr if lr is None else lr
+        self.eval()
+        with torch.no_grad():
+            emb = self.backbone(support)
+            query_emb = None if query is None else self.backbone(query)
+            protos = prototypes(emb, support_labels, n_way)
+        weight = (2.0 * protos).requires_grad_(True)
+        bias = (-protos.pow(2).sum(1)).requires_grad_(True)
+        for step in range(steps + 1):
+            logits = emb @ weight.T + bias
+            loss = F.cross_entropy(logits, support_labels)
+            loss_value = float(loss)
+            check_finite(loss_value, step)
+            probs = None
+            if query_emb is not None:
+                with torch.no_grad():
+                    probs = torch.softmax(query_emb @ weight.T + bias, dim=1)
+            yield AdaptStep(
+                step=step,
+                total_steps=steps,
+                loss=loss_value,
+                support_accuracy=float((logits.argmax(1) == support_labels).float().mean()),
+                query_probs=probs,
+                classifier=LinearHeadClassifier(self.backbone, weight.detach(), bias.detach()),
+            )
+            if step < steps:
+                grad_w, grad_b = torch.autograd.grad(loss, (weight, bias))
+                with torch.no_grad():
+                    weight = (weight - lr * grad_w).requires_grad_(True)
+                    bias = (bias - lr * grad_b).requires_grad_(True)

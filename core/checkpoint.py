@@ -1,0 +1,111 @@
+"""Save and load learners with their metadata; loading uses ``torch.load(weights_only=True)``.
+
+A checkpoint is a plain dict of tensors and JSON-like values:
+``format``, ``format_version``, ``algorithm``, ``config`` (the algorithm's dataclass fields),
+``state_dict``, ``metadata`` (backbone, input size, preprocessing, training command, data split,
+metrics, ...) and, in resumable training checkpoints only, ``training_state``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.algorithms import ALGORITHMS, Learner, build_learner
+
+FORMAT = "metagui-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file is not a usable metagui checkpoint; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    learner: Learner
+    metadata: dict[str, Any]
+    training_state: dict[str, Any] | None
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    learner: Learner,
+    metadata: dict[str, Any],
+    training_state: dict[str, Any] | None = None,
+) -> None:
+    """Write atomically: a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "algorithm": learner.name,
+        "config": dataclasses.asdict(learner.config),
+        "state_dict": learner.state_dict(),
+        "metadata": metadata,
+    }
+    if training_state is not None:
+        payload["training_state"] = training_state
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and validate the raw checkpoint dict; raise CheckpointError with a one-line reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path}: refused: holds objects other than tensors and plain values "
+            "(not a metagui checkpoint, or unsafe)"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or corrupt?): {reason}"
+        )
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a metagui checkpoint (no '{FORMAT}' marker)")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r} is newer than this metagui "
+            f"understands ({FORMAT_VERSION}); upgrade metagui"
+        )
+    if payload.get("algorithm") not in ALGORITHMS:
+        raise CheckpointError(f"{path}: unknown algorithm {payload.get('algorithm')!r}")
+    for key in ("config", "state_dict", "metadata"):
+        if not isinstance(payload.get(key), dict):
+            raise CheckpointError(f"{path}: checkpoint lacks its {key}")
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> Checkpoint:
+    """Rebuild the learner of a checkpoint on ``device``; raise CheckpointError when unusable."""
+    payload = read_checkpoint_file(path)
+    try:
+        learner = build_learner(payload["algorithm"], payload["config"])
+        learner.load_state_dict(payload["state_dict"])
+    except (ValueError, RuntimeError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not fit the model: {first}") from None
+    learner.to(device).eval()
+    return Checkpoint(learner, payload["metadata"], payload.get("training_state"))

@@ -1,0 +1,55 @@
+"""Pieces shared by the command-line tools: data/device flags and the exit-code-2 failure."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from core.device import DEVICE_CHOICES, pick_device
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-root",
+        type=_path,
+        default=None,
+        help="folder holding omniglot/ (default: $METAGUI_DATA, else the user cache, "
+        "downloading the official zips when online)",
+    )
+
+
+def add_device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)"
+    )
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default all)")
+
+
+def _path(text: str):
+    from core.data.paths import data_root
+
+    return data_root(text)
+
+
+def setup_device(args: argparse.Namespace) -> torch.device:
+    """Apply --threads and resolve --device; exit with code 2 and a reason when unusable."""
+    from core.data.paths import data_root
+
+    if getattr(args, "data_root", None) is None and hasattr(args, "data_root"):
+        args.data_root = data_root(None)
+    if args.threads is not None:
+        if args.threads < 1:
+            sys.exit(fail("--threads must be at least 1"))
+        torch.set_num_threads(args.threads)
+    try:
+        return pick_device(args.device)
+    except ValueError as exc:
+        sys.exit(fail(str(exc)))
+
+
+def fail(message: str) -> int:
+    """Print ``error: message`` (one line) on stderr and return exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2

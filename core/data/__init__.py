@@ -1,0 +1,1 @@
+"""Omniglot reading, splits, episode sampling and the shared image preprocessing."""

@@ -1,0 +1,117 @@
+"""Class splits of Omniglot as banks of image tensors ready for episode sampling.
+
+* ``vinyals``: the Vinyals et al. (2016) split used by Matching/Prototypical Networks and MAML;
+  each character rotated by 0/90/180/270 degrees is its own class. It mixes background and
+  evaluation alphabets.
+* ``lake``: Lake et al.'s protocol: train on the 30 *background* alphabets (rotations as extra
+  classes), test on the 20 *evaluation* alphabets (unrotated). ``val`` holds out 5 background
+  alphabets (unrotated) for model selection; ``trainval`` is all 30.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.data.omniglot import OmniglotSet, load_omniglot_set
+from core.data.paths import OMNIGLOT_SETS, ensure_vinyals_splits
+
+SPLITS = ("vinyals", "lake")
+SUBSETS = ("train", "val", "trainval", "test")
+ROTATIONS = ("rot000", "rot090", "rot180", "rot270")
+#: Background alphabets held out as Lake-protocol validation classes.
+LAKE_VAL_ALPHABETS = ("Japanese_(katakana)", "Korean", "Latin", "N_Ko", "Tifinagh")
+
+
+@dataclass(frozen=True)
+class ClassBank:
+    """Images of a set of classes.
+
+    ``images``: uint8 tensor ``(n_classes, n_drawers, 1, size, size)``, ink = 255;
+    ``names[i]``: ``"Alphabet/characterNN/rotDDD"``; ``alphabet_ids[i]``: index into ``alphabets``;
+    ``sources``: the Omniglot sets (background/evaluation) the classes come from;
+    ``split``/``subset``: how the bank was made (recorded in checkpoints).
+    """
+
+    images: torch.Tensor
+    names: tuple[str, ...]
+    alphabet_ids: torch.Tensor
+    alphabets: tuple[str, ...]
+    sources: frozenset[str]
+    split: str
+    subset: str
+
+    @property
+    def n_classes(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def characters(self) -> frozenset[str]:
+        """The distinct ``"Alphabet/characterNN"`` behind the classes (rotations merged)."""
+        return frozenset(n.rsplit("/", 1)[0] for n in self.names)
+
+
+def _rotate(images: np.ndarray, rotation: str) -> np.ndarray:
+    """Rotate ``(..., H, W)`` images counter-clockwise by ``rotDDD`` degrees."""
+    return np.rot90(images, k=ROTATIONS.index(rotation), axes=(-2, -1))
+
+
+def _bank(entries: list[tuple[OmniglotSet, int, str]], split: str, subset: str) -> ClassBank:
+    if not entries:
+        raise ValueError(f"split {split}/{subset} holds no classes")
+    images = np.stack([_rotate(s.images[row], rot) for s, row, rot in entries])
+    names = tuple(f"{s.characters[row]}/{rot}" for s, row, rot in entries)
+    alphabets = sorted({n.split("/")[0] for n in names})
+    alphabet_ids = torch.tensor([alphabets.index(n.split("/")[0]) for n in names])
+    return ClassBank(
+        images=torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(2),
+        names=names,
+        alphabet_ids=alphabet_ids,
+        alphabets=tuple(alphabets),
+        sources=frozenset(s.name for s, _, _ in entries),
+        split=split,
+        subset=subset,
+    )
+
+
+def load_split(
+    root: Path, split: str = "vinyals", subset: str = "train", size: int = 28
+) -> ClassBank:
+    """Build the class bank of ``split``/``subset`` from the data under ``root``."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if subset not in SUBSETS:
+        raise ValueError(f"unknown subset {subset!r}; choose one of {', '.join(SUBSETS)}")
+    if split == "vinyals":
+        return _vinyals(root, subset, size)
+    return _lake(root, subset, size)
+
+
+def _vinyals(root: Path, subset: str, size: int) -> ClassBank:
+    lines = (ensure_vinyals_splits(root) / f"{subset}.txt").read_text().split()
+    sets = {which: load_omniglot_set(root, which, size) for which in OMNIGLOT_SETS}
+    rows = {name: (s, i) for s in sets.values() for i, name in enumerate(s.characters)}
+    entries = []
+    for line in lines:
+        alphabet, character, rot = line.strip().split("/")
+        if f"{alphabet}/{character}" not in rows or rot not in ROTATIONS:
+            raise ValueError(f"Vinyals split {subset}.txt names unknown class {line!r}")
+        s, row = rows[f"{alphabet}/{character}"]
+        entries.append((s, row, rot))
+    return _bank(entries, "vinyals", subset)
+
+
+def _lake(root: Path, subset: str, size: int) -> ClassBank:
+    if subset == "test":
+        s = load_omniglot_set(root, "evaluation", size)
+        return _bank([(s, i, "rot000") for i in range(len(s.characters))], "lake", subset)
+    s = load_omniglot_set(root, "background", size)
+    held_out = [a in LAKE_VAL_ALPHABETS for a in s.alphabets]
+    if subset == "val":
+        rows = [i for i, h in enumerate(held_out) if h]
+        return _bank([(s, i, "rot000") for i in rows], "lake", subset)
+    rows = [i for i, h in enumerate(held_out) if subset == "trainval" or not h]
+    return _bank([(s, i, rot) for i in rows for rot in ROTATIONS], "lake", subset)

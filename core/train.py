@@ -1,0 +1,363 @@
+"""``python -m core.train``: meta-train a learner on Omniglot episodes.
+
+    python -m core.train --algorithm protonet --episodes 20000 --out runs/protonet
+
+Writes to ``--out``: ``best.pt`` (best validation accuracy, shippable), ``last.pt`` (resumable:
+weights, optimizer, scheduler and episode-generator state), ``config.json`` and ``metrics.csv``
+(and TensorBoard logs when tensorboard is installed). ``--resume`` continues from ``last.pt``
+exactly where it was written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from core import __version__
+from core.algorithms import ALGORITHMS, Learner, build_learner
+from core.cli import add_data_args, add_device_args, fail, setup_device
+from core.data.episodes import EpisodeSpec, check_spec, sample_episode
+from core.data.preprocess import PREPROCESS_VERSION
+from core.data.splits import SPLITS, SUBSETS, ClassBank, load_split
+from core.evaluate import evaluate_iter, summarize
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    algorithm: str = field(default="protonet", metadata={"help": "learner to meta-train"})
+    split: str = field(default="vinyals", metadata={"help": "class split: vinyals or lake"})
+    train_subset: str = field(default="train", metadata={"help": "subset trained on"})
+    val_subset: str = field(default="val", metadata={"help": "subset validated on"})
+    ways: int = field(default=60, metadata={"help": "classes per training episode"})
+    shots: int = field(default=5, metadata={"help": "support images per class (training)"})
+    queries: int = field(default=5, metadata={"help": "query images per class (training)"})
+    meta_batch: int = field(default=1, metadata={"help": "episodes per meta-update"})
+    episodes: int = field(default=20000, metadata={"help": "total meta-updates to run"})
+    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate of the outer loop"})
+    lr_step: int = field(default=4000, metadata={"help": "halve the learning rate every N steps"})
+    lr_gamma: float = field(default=0.5, metadata={"help": "learning-rate decay factor"})
+    val_every: int = field(default=500, metadata={"help": "validate and checkpoint every N steps"})
+    val_episodes: int = field(default=300, metadata={"help": "fixed validation episodes"})
+    val_ways: int = field(default=20, metadata={"help": "classes per validation episode"})
+    val_shots: int = field(default=1, metadata={"help": "support images per validation class"})
+    val_queries: int = field(default=5, metadata={"help": "queries per validation class"})
+    seed: int = field(default=0, metadata={"help": "seed of weights and training episodes"})
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    step: int
+    loss: float
+    accuracy: float
+    lr: float
+
+
+@dataclass(frozen=True)
+class Validation:
+    step: int
+    accuracy: float
+    ci95: float
+    best: bool
+
+
+class Trainer:
+    """Meta-training as a generator of ``TrainStep``/``Validation`` records (see ``run``)."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        learner: Learner,
+        train_bank: ClassBank,
+        val_bank: ClassBank,
+        device: torch.device,
+    ) -> None:
+        self.config = config
+        self.learner = learner.to(device)
+        self.train_bank, self.val_bank, self.device = train_bank, val_bank, device
+        self.train_spec = EpisodeSpec(config.ways, config.shots, config.queries)
+        self.val_spec = EpisodeSpec(config.val_ways, config.val_shots, config.val_queries)
+        check_spec(train_bank, self.train_spec)
+        check_spec(val_bank, self.val_spec)
+        self.optimizer = torch.optim.Adam(learner.parameters(), lr=config.lr)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, config.lr_step, config.lr_gamma
+        )
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.step = 0
+        self.best_accuracy = -1.0
+        self.best_step = 0
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "best_accuracy": self.best_accuracy,
+            "best_step": self.best_step,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self.step = int(state["step"])
+        self.best_accuracy = float(state["best_accuracy"])
+        self.best_step = int(state["best_step"])
+
+    def validate(self) -> tuple[float, float]:
+        c = self.config
+        results = evaluate_iter(
+            self.learner, self.val_bank, self.val_spec, c.val_episodes, c.seed + 1, self.device
+        )
+        s = summarize([r.accuracy for r in results])
+        return s.mean, s.ci95
+
+    def run(self) -> Iterator[TrainStep | Validation]:
+        """Train from the current step to ``config.episodes``, validating every ``val_every``."""
+        c = self.config
+        while self.step < c.episodes:
+            self.learner.train()
+            batch = [
+                sample_episode(self.train_bank, self.train_spec, self.generator).to(self.device)
+                for _ in range(c.meta_batch)
+            ]
+            lr = self.optimizer.param_groups[0]["lr"]
+            out = self.learner.meta_loss(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            yield TrainStep(self.step, out.loss.item(), out.accuracy, lr)
+            if self.step % c.val_every == 0 or self.step == c.episodes:
+                acc, ci = self.validate()
+                best = acc > self.best_accuracy
+                if best:
+                    self.best_accuracy, self.best_step = acc, self.step
+                yield Validation(self.step, acc, ci, best)
+
+
+def _add_dataclass_args(group, cls, defaults: bool) -> None:
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        kind = f.type if isinstance(f.type, type) else {"int": int, "float": float}.get(f.type, str)
+        help_text = f"{f.metadata.get('help', '')} (default {f.default})"
+        default = f.default if defaults else None
+        if f.name == "algorithm":
+            group.add_argument(flag, choices=list(ALGORITHMS), default=default, help=help_text)
+        elif f.name == "split":
+            group.add_argument(flag, choices=SPLITS, default=default, help=help_text)
+        elif f.name.endswith("_subset"):
+            group.add_argument(flag, choices=SUBSETS, default=default, help=help_text)
+        else:
+            group.add_argument(flag, type=kind, default=default, help=help_text)
+
+
+def build_parser(algorithm: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m core.train",
+        description="Meta-train a few-shot learner on Omniglot. Algorithm-specific options are "
+        "listed for the chosen --algorithm (try --algorithm NAME --help).",
+    )
+    _add_dataclass_args(p.add_argument_group("training"), TrainConfig, defaults=True)
+    _, config_cls = ALGORITHMS[algorithm]
+    _add_dataclass_args(p.add_argument_group(f"{algorithm} options"), config_cls, defaults=False)
+    p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<algorithm>)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last.pt (its saved settings win; "
+        "--episodes may be raised to train longer)",
+    )
+    add_data_args(p)
+    add_device_args(p)
+    return p
+
+
+def _write_csv_row(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--algorithm", default="protonet")
+    known, _ = pre.parse_known_args(argv)
+    if known.algorithm not in ALGORITHMS:
+        return fail(f"unknown algorithm {known.algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    args = build_parser(known.algorithm).parse_args(argv)
+    device = setup_device(args)
+    out: Path = args.out or Path("runs") / args.algorithm
+    _, config_cls = ALGORITHMS[args.algorithm]
+    algo_config = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(config_cls)
+        if getattr(args, f.name) is not None
+    }
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    command = "python -m core.train " + shlex.join(argv)
+    state = None
+    if args.resume:
+        from core.checkpoint import CheckpointError, read_checkpoint_file
+
+        try:
+            saved = read_checkpoint_file(out / "last.pt")
+        except CheckpointError as exc:
+            return fail(f"cannot resume: {exc}")
+        state = saved.get("training_state")
+        if not isinstance(state, dict):
+            return fail(f"cannot resume: {out / 'last.pt'} holds no training state")
+        kept = TrainConfig(**saved["metadata"]["train_config"])
+        config = dataclasses.replace(kept, episodes=max(config.episodes, kept.episodes))
+        algo_config = saved["config"]
+        command = saved["metadata"]["train_command"]
+    for name in ("ways", "shots", "episodes", "meta_batch", "val_every", "val_episodes", "lr_step"):
+        if getattr(config, name) < 1:
+            return fail(f"--{name.replace('_', '-')} must be at least 1")
+    try:
+        torch.manual_seed(config.seed)  # weight initialisation
+        learner = build_learner(config.algorithm, algo_config)
+        size = learner.config.input_size
+        train_bank = load_split(args.data_root, config.split, config.train_subset, size)
+        val_bank = load_split(args.data_root, config.split, config.val_subset, size)
+        trainer = Trainer(config, learner, train_bank, val_bank, device)
+    except (ValueError, FileNotFoundError) as exc:
+        return fail(str(exc))
+    if state is not None:
+        learner.load_state_dict(saved["state_dict"])
+        trainer.load_state_dict(state)
+        print(f"resuming {out / 'last.pt'} at step {trainer.step}", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(
+        json.dumps({"train": dataclasses.asdict(config), "algorithm": algo_config}, indent=2)
+    )
+    metadata = {
+        "backbone": "conv4",
+        "input_size": size,
+        "preprocess_version": PREPROCESS_VERSION,
+        "train_command": command,
+        "train_config": dataclasses.asdict(config),
+        "split": config.split,
+        "subset": config.train_subset,
+        "train_characters": sorted(train_bank.characters),
+        "core_version": __version__,
+    }
+    return _loop(trainer, out, metadata)
+
+
+def _loop(trainer: Trainer, out: Path, metadata: dict) -> int:
+    config = trainer.config
+    writer = _tensorboard(out)
+    started = time.monotonic()
+    elapsed_before = float(metadata.get("train_seconds", 0.0))
+    if (out / "last.pt").exists() and trainer.step > 0:
+        from core.checkpoint import read_checkpoint_file
+
+        elapsed_before = float(read_checkpoint_file(out / "last.pt")["metadata"]["train_seconds"])
+
+    def save(name: str, metrics: dict, with_state: bool) -> None:
+        from core.checkpoint import save_checkpoint
+
+        meta = {
+            **metadata,
+            "metrics": metrics,
+            "step": trainer.step,
+            "train_seconds": elapsed_before + time.monotonic() - started,
+        }
+        state = trainer.state_dict() if with_state else None
+        save_checkpoint(out / name, trainer.learner, meta, state)
+
+    bar = tqdm(total=config.episodes, initial=trainer.step, desc=config.algorithm, disable=None)
+    try:
+        for rec in trainer.run():
+            if isinstance(rec, TrainStep):
+                bar.update(1)
+                if rec.step % 10 == 0:
+                    bar.set_postfix(loss=f"{rec.loss:.3f}", acc=f"{rec.accuracy:.3f}")
+                    _write_csv_row(
+                        out / "metrics.csv",
+                        {
+                            "step": rec.step,
+                            "kind": "train",
+                            "loss": rec.loss,
+                            "accuracy": rec.accuracy,
+                            "lr": rec.lr,
+                            "ci95": "",
+                        },
+                    )
+                    if writer:
+                        writer.add_scalar("train/loss", rec.loss, rec.step)
+                        writer.add_scalar("train/accuracy", rec.accuracy, rec.step)
+                continue
+            metrics = {
+                "val_accuracy": rec.accuracy,
+                "val_ci95": rec.ci95,
+                "val_task": f"{config.val_ways}-way {config.val_shots}-shot",
+                "best_val_accuracy": trainer.best_accuracy,
+                "best_step": trainer.best_step,
+            }
+            _write_csv_row(
+                out / "metrics.csv",
+                {
+                    "step": rec.step,
+                    "kind": "val",
+                    "loss": "",
+                    "accuracy": rec.accuracy,
+                    "lr": "",
+                    "ci95": rec.ci95,
+                },
+            )
+            if writer:
+                writer.add_scalar("val/accuracy", rec.accuracy, rec.step)
+            if rec.best:
+                save("best.pt", metrics, with_state=False)
+            save("last.pt", metrics, with_state=True)
+            tqdm.write(
+                f"step {rec.step}: val {config.val_ways}-way {config.val_shots}-shot "
+                f"{100 * rec.accuracy:.2f} ± {100 * rec.ci95:.2f} %"
+                + (" (best)" if rec.best else ""),
+                file=sys.stderr,
+            )
+    except KeyboardInterrupt:
+        save("last.pt", {"interrupted": True}, with_state=True)
+        print(f"\ninterrupted: saved {out / 'last.pt'}; continue with --resume", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+        if writer:
+            writer.close()
+    print(
+        f"done: best validation {100 * trainer.best_accuracy:.2f} % at step {trainer.best_step}; "
+        f"checkpoint {out / 'best.pt'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -81,7 +81,7 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(
             f"{path}: not a readable checkpoint (truncated or corrupt?): {reason}"
-        )
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a metagui checkpoint (no '{FORMAT}' marker)")
     version = payload.get("format_version")

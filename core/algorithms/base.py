@@ -94,8 +94,8 @@ def check_support(support: torch.Tensor, labels: torch.Tensor) -> int:
 def final_step(steps: Iterator[AdaptStep]) -> AdaptStep:
     """Run an adaptation generator to the end and return its last record."""
     last = None
-    for last in steps:
-        pass
+    for record in steps:
+        last = record
     if last is None:
         raise RuntimeError("adaptation yielded no steps")
     return last

@@ -14,8 +14,8 @@ from core.data.splits import ClassBank
 class Episode:
     """One few-shot task. Labels are ``0..n_way-1`` in class order, examples grouped by class.
 
-    ``support``: float ``(n_way * n_shot, 1, H, W)``; ``support_labels``: long ``(n_way * n_shot,)``;
-    ``query``: float ``(n_way * n_query, 1, H, W)``; ``query_labels``: long ``(n_way * n_query,)``;
+    ``support``: float ``(n_way * n_shot, 1, H, W)``, ``support_labels``: ``(n_way * n_shot,)``;
+    ``query``: float ``(n_way * n_query, 1, H, W)``, ``query_labels``: ``(n_way * n_query,)``;
     ``class_names``: the bank's name of each episode class.
     """
 

@@ -30,7 +30,7 @@ class DataNotFoundError(FileNotFoundError):
 
 
 def cache_dir() -> Path:
-    """Per-user cache folder (``METAGUI_CACHE``, else ``$XDG_CACHE_HOME/metagui``, else ~/.cache)."""
+    """User cache folder: ``METAGUI_CACHE``, else ``$XDG_CACHE_HOME/metagui``, else ~/.cache."""
     if os.environ.get("METAGUI_CACHE"):
         return Path(os.environ["METAGUI_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

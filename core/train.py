@@ -134,10 +134,7 @@ class Trainer:
                 for _ in range(c.meta_batch)
             ]
             lr = self.optimizer.param_groups[0]["lr"]
-            out = self.learner.meta_loss(batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            self.optimizer.step()
+            out = self.learner.meta_step(batch, self.optimizer)
             self.scheduler.step()
             self.step += 1
             yield TrainStep(self.step, out.loss.item(), out.accuracy, lr)

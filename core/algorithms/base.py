@@ -72,7 +72,19 @@ class Learner(nn.Module):
         raise NotImplementedError
 
     def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
+        """Differentiable meta-training loss over ``episodes`` and their query accuracy."""
         raise NotImplementedError
+
+    def meta_step(self, episodes: Sequence[Episode], optimizer: torch.optim.Optimizer) -> MetaLoss:
+        """One outer-loop update. Default: backpropagate ``meta_loss`` and step ``optimizer``.
+
+        Learners whose outer update is not a gradient of a loss (Reptile) override this.
+        """
+        out = self.meta_loss(episodes)
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        optimizer.step()
+        return out
 
 
 def check_support(support: torch.Tensor, labels: torch.Tensor) -> int:

@@ -5,7 +5,8 @@
   evaluation alphabets.
 * ``lake``: Lake et al.'s protocol: train on the 30 *background* alphabets (rotations as extra
   classes), test on the 20 *evaluation* alphabets (unrotated). ``val`` holds out 5 background
-  alphabets (unrotated) for model selection; ``trainval`` is all 30.
+  alphabets (unrotated; on other layouts: the last background alphabet) for model selection;
+  ``trainval`` is all 30.
 """
 
 from __future__ import annotations
@@ -109,7 +110,10 @@ def _lake(root: Path, subset: str, size: int) -> ClassBank:
         s = load_omniglot_set(root, "evaluation", size)
         return _bank([(s, i, "rot000") for i in range(len(s.characters))], "lake", subset)
     s = load_omniglot_set(root, "background", size)
-    held_out = [a in LAKE_VAL_ALPHABETS for a in s.alphabets]
+    val_alphabets = set(LAKE_VAL_ALPHABETS) & set(s.alphabets)
+    if not val_alphabets:  # a layout other than the official one: hold out its last alphabet
+        val_alphabets = {max(s.alphabets)}
+    held_out = [a in val_alphabets for a in s.alphabets]
     if subset == "val":
         rows = [i for i, h in enumerate(held_out) if h]
         return _bank([(s, i, "rot000") for i in rows], "lake", subset)

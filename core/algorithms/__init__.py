@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from core.algorithms.base import AdaptStep, Learner, MetaLoss, final_step
+from core.algorithms.matching import MatchingConfig, MatchingNetwork
 from core.algorithms.protonet import ProtoNet, ProtoNetConfig
+from core.algorithms.relation import RelationConfig, RelationNetwork
 
 #: algorithm name -> (learner class, config dataclass)
 ALGORITHMS: dict[str, tuple[type[Learner], type]] = {
     "protonet": (ProtoNet, ProtoNetConfig),
+    "matching": (MatchingNetwork, MatchingConfig),
+    "relation": (RelationNetwork, RelationConfig),
 }
 
 

@@ -1,0 +1,261 @@
+"""Relation Networks (Sung et al., 2018): a learned relation module scores query-class pairs.
+
+Embedding module (the paper's Omniglot network): 4 x [conv3x3, BatchNorm, ReLU], the first two
+unpadded and max-pooled, the last two padded and not pooled, so 28 x 28 images become
+``(hidden, 5, 5)`` feature maps. A class's feature map is the **mean** of its support examples'
+maps by default (``class_pooling="sum"`` is the paper's element-wise sum; both are the same for
+1 shot). The mean keeps maps on one scale whatever the number of shots, so one checkpoint serves
+1..10 examples per class and unequal counts; with the sum, a class with more examples has larger
+maps and its scores shift.
+
+Relation module: the class map and the query map are concatenated along channels, then
+2 x [conv3x3, BatchNorm, ReLU, maxpool2], a hidden fully-connected layer (``relation_hidden``
+units, ReLU) and one output unit. Its pre-sigmoid output ``z`` is the classifier's logit; the
+relation score is ``sigmoid(z)`` in [0, 1] and is not normalised over classes.
+
+Loss: ``loss="mse"`` (paper): mean squared error between relation scores and one-hot targets;
+``loss="ce"``: cross-entropy on ``softmax(z)`` over classes.
+
+Probabilities: ``softmax(z)`` over classes, i.e. each class's relation *odds*
+``r / (1 - r)`` normalised to sum 1. The ranking equals that of the scores; when every class scores
+low, the probabilities spread out instead of being forced onto one class.
+
+The first relation convolution acts on ``[class, query]``; by linearity it equals
+``W_c * class + W_q * query + b``, computed once per class map and once per query map and then
+broadcast over pairs (``n_way + n_query`` convolutions instead of ``n_way * n_query``).
+
+Adaptation is step 0 only: embed the support set and pool the class maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.algorithms.base import AdaptStep, Learner, MetaLoss, check_finite, check_support
+from core.algorithms.protonet import prototypes
+from core.data.episodes import Episode
+from core.models.conv4 import conv_block
+
+LOSSES = ("mse", "ce")
+CLASS_POOLINGS = ("mean", "sum")
+
+
+@dataclass(frozen=True)
+class RelationConfig:
+    hidden: int = field(default=64, metadata={"help": "channels of every convolution"})
+    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+    relation_hidden: int = field(
+        default=8, metadata={"help": "units of the relation module's hidden layer (paper: 8)"}
+    )
+    loss: str = field(
+        default="mse",
+        metadata={
+            "help": "mse: squared error of relation scores vs one-hot targets (paper); "
+            "ce: cross-entropy on the softmax of relation logits"
+        },
+    )
+    class_pooling: str = field(
+        default="mean",
+        metadata={
+            "help": "combine a class's support feature maps by mean (robust to unequal "
+            "shots) or sum (paper); identical for 1 shot"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
+        if self.class_pooling not in CLASS_POOLINGS:
+            raise ValueError(
+                f"class_pooling must be one of {', '.join(CLASS_POOLINGS)}, "
+                f"not {self.class_pooling!r}"
+            )
+        if self.relation_hidden < 1:
+            raise ValueError("relation_hidden must be at least 1")
+        if feature_side(self.input_size) < 4:
+            raise ValueError(f"input_size {self.input_size} is too small (at least 22)")
+
+
+def feature_side(input_size: int) -> int:
+    """Side of the embedding module's feature maps: two unpadded conv3x3 + maxpool2 stages."""
+    side = input_size
+    for _ in range(2):
+        side = (side - 2) // 2
+    return side
+
+
+def _block(in_channels: int, out_channels: int, padding: int, pool: bool) -> nn.Sequential:
+    layers = [
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=padding),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    ]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class RelationEmbedding(nn.Module):
+    """Images ``(n, 1, H, W)`` -> feature maps ``(n, hidden, s, s)`` (s = 5 for 28 x 28)."""
+
+    def __init__(self, in_channels: int = 1, hidden: int = 64) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            _block(in_channels, hidden, padding=0, pool=True),
+            _block(hidden, hidden, padding=0, pool=True),
+            _block(hidden, hidden, padding=1, pool=False),
+            _block(hidden, hidden, padding=1, pool=False),
+        )
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.contiguous(memory_format=torch.channels_last))
+
+
+class RelationModule(nn.Module):
+    """Relation logits ``(n_query, n_way)`` of every (query map, class map) pair."""
+
+    def __init__(self, hidden: int, side: int, relation_hidden: int) -> None:
+        super().__init__()
+        self.first = conv_block(2 * hidden, hidden)  # its conv input is [class map, query map]
+        self.second = conv_block(hidden, hidden)
+        side = side // 2 // 2
+        self.fc = nn.Sequential(
+            nn.Linear(hidden * side * side, relation_hidden),
+            nn.ReLU(),
+            nn.Linear(relation_hidden, 1),
+        )
+        self.to(memory_format=torch.channels_last)
+
+    def forward(self, query: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Query maps ``(n_query, c, s, s)``, class maps ``(n_way, c, s, s)`` -> logits.
+
+        Returns ``(n_query, n_way)``.
+        """
+        conv = self.first[0]
+        c = classes.shape[1]
+        w_class, w_query = conv.weight[:, :c], conv.weight[:, c:]
+        by_class = F.conv2d(classes, w_class, conv.bias, padding=conv.padding)
+        by_query = F.conv2d(query, w_query, None, padding=conv.padding)
+        pairs = (by_query.unsqueeze(1) + by_class.unsqueeze(0)).flatten(0, 1)
+        x = self.first[1:](pairs)
+        x = self.second(x)
+        return self.fc(x.flatten(1)).view(len(query), len(classes))
+
+    def forward_concat(self, query: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Reference: the paper's explicit channel concatenation of every pair (slow; for tests)."""
+        n_query, n_way = len(query), len(classes)
+        pairs = torch.cat(
+            [
+                classes.unsqueeze(0).expand(n_query, *classes.shape).flatten(0, 1),
+                query.unsqueeze(1).expand(n_query, n_way, *query.shape[1:]).flatten(0, 1),
+            ],
+            dim=1,
+        )
+        x = self.second(self.first(pairs))
+        return self.fc(x.flatten(1)).view(n_query, n_way)
+
+
+def class_maps(
+    maps: torch.Tensor, labels: torch.Tensor, n_way: int, pooling: str = "mean"
+) -> torch.Tensor:
+    """Per-class feature maps ``(n_way, c, s, s)`` from support maps ``(n, c, s, s)``."""
+    mean = prototypes(maps.flatten(1), labels, n_way)
+    if pooling == "sum":
+        mean = mean * torch.bincount(labels, minlength=n_way).to(mean.dtype).unsqueeze(1)
+    return mean.view(n_way, *maps.shape[1:])
+
+
+def relation_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torch.Tensor:
+    """``mse``: mean squared error of ``sigmoid(logits)`` vs one-hot; ``ce``: cross-entropy."""
+    if kind == "ce":
+        return F.cross_entropy(logits, labels)
+    target = F.one_hot(labels, logits.shape[1]).to(logits.dtype)
+    return F.mse_loss(torch.sigmoid(logits), target)
+
+
+@dataclass(frozen=True)
+class RelationClassifier:
+    """The adapted classifier: the relation module against class maps ``(n_way, c, s, s)``."""
+
+    learner: RelationNetwork
+    classes: torch.Tensor
+
+    @property
+    def n_way(self) -> int:
+        return len(self.classes)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid relation logits ``(n, n_way)``; ``softmax`` gives the probabilities."""
+        with torch.no_grad():
+            return self.learner.relation(self.learner.embedding(images), self.classes)
+
+    def scores(self, images: torch.Tensor) -> torch.Tensor:
+        """Relation scores ``(n, n_way)`` in [0, 1] (not normalised over classes)."""
+        return torch.sigmoid(self.logits(images))
+
+
+class RelationNetwork(Learner):
+    name = "relation"
+
+    def __init__(self, config: RelationConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or RelationConfig()
+        self.embedding = RelationEmbedding(hidden=c.hidden)
+        self.relation = RelationModule(c.hidden, feature_side(c.input_size), c.relation_hidden)
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Flattened feature maps ``(n, hidden * s * s)`` (the relation module's inputs)."""
+        return self.embedding(images).flatten(1)
+
+    def episode_logits(self, episode: Episode) -> torch.Tensor:
+        """Query relation logits ``(n_query, n_way)`` of one episode, differentiable."""
+        maps = self.embedding(torch.cat([episode.support, episode.query]))
+        n_support = len(episode.support)
+        classes = class_maps(
+            maps[:n_support], episode.support_labels, episode.n_way, self.config.class_pooling
+        )
+        return self.relation(maps[n_support:], classes)
+
+    def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
+        losses, correct, total = [], 0, 0
+        for ep in episodes:
+            logits = self.episode_logits(ep)
+            losses.append(relation_loss(logits, ep.query_labels, self.config.loss))
+            correct += int((logits.argmax(1) == ep.query_labels).sum())
+            total += len(ep.query_labels)
+        return MetaLoss(torch.stack(losses).mean(), correct / max(total, 1))
+
+    def adapt(
+        self,
+        support: torch.Tensor,
+        support_labels: torch.Tensor,
+        query: torch.Tensor | None = None,
+        steps: int | None = None,
+        lr: float | None = None,
+    ) -> Iterator[AdaptStep]:
+        """Step 0 only: embed the support set (``steps`` must be None or 0; ``lr`` is unused)."""
+        n_way = check_support(support, support_labels)
+        if steps:
+            raise ValueError("Relation Networks have no fine-tuning steps; use 0 adaptation steps")
+        self.eval()
+        with torch.no_grad():
+            maps = self.embedding(support)
+            classes = class_maps(maps, support_labels, n_way, self.config.class_pooling)
+            logits = self.relation(maps, classes)
+        classifier = RelationClassifier(self, classes)
+        loss = float(relation_loss(logits, support_labels, self.config.loss))
+        check_finite(loss, 0)
+        yield AdaptStep(
+            step=0,
+            total_steps=0,
+            loss=loss,
+            support_accuracy=float((logits.argmax(1) == support_labels).float().mean()),
+            query_probs=None if query is None else torch.softmax(classifier.logits(query), 1),
+            classifier=classifier,
+        )

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from core.algorithms.anil import ANIL
 from core.algorithms.base import AdaptStep, Learner, MetaLoss, final_step
+from core.algorithms.maml import FOMAML, MAML, FOMAMLConfig, MAMLConfig
 from core.algorithms.matching import MatchingConfig, MatchingNetwork
+from core.algorithms.metasgd import MetaSGD, MetaSGDConfig
 from core.algorithms.protonet import ProtoNet, ProtoNetConfig
 from core.algorithms.relation import RelationConfig, RelationNetwork
+from core.algorithms.reptile import Reptile, ReptileConfig
 
 #: algorithm name -> (learner class, config dataclass)
 ALGORITHMS: dict[str, tuple[type[Learner], type]] = {
     "protonet": (ProtoNet, ProtoNetConfig),
+    "maml": (MAML, MAMLConfig),
+    "fomaml": (FOMAML, FOMAMLConfig),
+    "anil": (ANIL, MAMLConfig),
+    "metasgd": (MetaSGD, MetaSGDConfig),
+    "reptile": (Reptile, ReptileConfig),
     "matching": (MatchingNetwork, MatchingConfig),
     "relation": (RelationNetwork, RelationConfig),
 }

@@ -1,0 +1,366 @@
+"""Fast functional Conv-4 and the inner loop shared by MAML, FOMAML, ANIL, Meta-SGD and Reptile.
+
+Fast weights are a dict ``name -> tensor`` (names as in ``GradientLearner.named_parameters()``)
+whose tensors carry a leading *task* dimension ``T``: one set of weights per task. Every task of a
+meta-batch goes through the network in one call: task ``t``'s images are channel group ``t`` of a
+grouped convolution (``groups=T``), so one convolution serves all tasks however far their weights
+have drifted in the inner loop. BatchNorm over the ``(n, T*C, H, W)`` batch then normalises each
+task's channels with that task's own statistics. Nothing is shared between tasks, so the
+gradient of the *sum* of the task losses w.r.t. the stacked fast weights is, slice by slice, each
+task's own gradient, and second-order meta-gradients are exact (checked against finite
+differences and against a per-task loop in the tests; unlike ``torch.func.vmap``, whose batch
+norm batching rule gives wrong second-order gradients).
+
+BatchNorm always uses batch statistics (no running averages), as in MAML: the inner loop
+normalises the support set with its own statistics; queries are normalised with the statistics
+of the support set under the same weights (``n_stats``), in meta-training, evaluation and the
+GUI alike. So a query's prediction does not depend on the other queries (a single drawn
+character gets the same answer alone or in a batch).
+
+The classifier head is one learned row ``(1, d)`` and bias ``(1,)`` repeated ``n_way`` times
+("unicorn" head, Ye & Chao 2022; zero-initialised as in the "zeroing trick" of Kao et al. 2022):
+it serves any number of classes and is invariant to the order of the classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.algorithms.base import AdaptStep, Learner, MetaLoss, check_finite, check_support
+from core.data.episodes import Episode
+from core.models import Conv4
+
+Params = dict[str, torch.Tensor]
+#: ``update(fast, grads, step) -> new fast``: one inner-loop optimiser step.
+Update = Callable[[Params, Sequence[torch.Tensor], int], Params]
+
+BLOCKS = 4
+BN_EPS = 1e-5
+HEAD_W, HEAD_B = "head.weight", "head.bias"
+
+
+def block_names(i: int) -> tuple[str, str, str, str]:
+    """Conv weight, conv bias, BN weight, BN bias of Conv-4 block ``i`` (``Conv4`` layout)."""
+    p = f"backbone.encoder.{i}"
+    return f"{p}.0.weight", f"{p}.0.bias", f"{p}.1.weight", f"{p}.1.bias"
+
+
+def _batch_norm(
+    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, n_stats: int | None
+) -> torch.Tensor:
+    """Normalise ``h`` ``(n, C, H, W)`` with the statistics of its first ``n_stats`` rows."""
+    if n_stats is None or n_stats == h.shape[0]:
+        return F.batch_norm(h, None, None, weight, bias, training=True, eps=BN_EPS)
+    ref = h[:n_stats]
+    mean = ref.mean((0, 2, 3), keepdim=True)
+    var = ref.var((0, 2, 3), unbiased=False, keepdim=True)
+    scale = torch.rsqrt(var + BN_EPS) * weight.view(1, -1, 1, 1)
+    return (h - mean) * scale + bias.view(1, -1, 1, 1)
+
+
+def features(params: Mapping[str, torch.Tensor], images: torch.Tensor, n_stats: int | None = None):
+    """Conv-4 embeddings ``(T, n, d)`` of ``images`` ``(T, n, C, H, W)`` under per-task weights.
+
+    BatchNorm uses the statistics of the first ``n_stats`` images of each task (all if None).
+    """
+    tasks, n = images.shape[:2]
+    h = images.transpose(0, 1).reshape(n, -1, *images.shape[3:])
+    for i in range(BLOCKS):
+        cw, cb, bw, bb = (params[k] for k in block_names(i))
+        h = F.conv2d(h, cw.reshape(-1, *cw.shape[2:]), cb.reshape(-1), padding=1, groups=tasks)
+        h = _batch_norm(h, bw.reshape(-1), bb.reshape(-1), n_stats)
+        h = F.relu(F.max_pool2d(h, 2))  # == max_pool(relu(h)), on 4x fewer elements
+    return h.reshape(n, tasks, -1).transpose(0, 1)
+
+
+def head_logits(params: Mapping[str, torch.Tensor], feats: torch.Tensor) -> torch.Tensor:
+    """Logits ``(T, n, n_way)`` of embeddings ``(T, n, d)``.
+
+    The head is ``params[HEAD_W]`` ``(T, n_way, d)`` and ``params[HEAD_B]`` ``(T, n_way)``.
+    """
+    return torch.baddbmm(params[HEAD_B].unsqueeze(1), feats, params[HEAD_W].transpose(1, 2))
+
+
+def logits(params: Mapping[str, torch.Tensor], images: torch.Tensor, n_stats: int | None = None):
+    """Logits ``(T, n, n_way)`` of ``images`` ``(T, n, C, H, W)`` (see ``features``)."""
+    return head_logits(params, features(params, images, n_stats))
+
+
+def task_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Sum over tasks of each task's mean cross-entropy; logits ``(T, n, W)``, labels ``(T, n)``.
+
+    Summing (not averaging) keeps each task's gradient w.r.t. its own fast weights unscaled.
+    """
+    n_way = logits.shape[-1]
+    return (
+        F.cross_entropy(logits.reshape(-1, n_way), labels.reshape(-1), reduction="sum")
+        / (labels.shape[1])
+    )
+
+
+def correct(logits: torch.Tensor, labels: torch.Tensor) -> int:
+    return int((logits.argmax(-1) == labels).sum())
+
+
+def parse_bool(value: object, name: str) -> bool:
+    """A config flag given as a bool or, from the command line, as true/false/1/0/yes/no."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")
+
+
+def check_inner(steps: int, lr: float, adapt_steps: int) -> None:
+    """Raise ValueError with a one-line reason for unusable inner-loop settings."""
+    if steps < 1:
+        raise ValueError("inner_steps must be at least 1")
+    if adapt_steps < 0:
+        raise ValueError("adapt_steps must be >= 0")
+    if not lr > 0:
+        raise ValueError("inner_lr must be positive")
+
+
+def sgd(lr: float | Mapping[str, torch.Tensor]) -> Update:
+    """Plain SGD; ``lr`` is a number or, for Meta-SGD, a tensor per parameter name."""
+
+    def update(fast: Params, grads: Sequence[torch.Tensor], step: int) -> Params:
+        if isinstance(lr, Mapping):
+            return {k: v - lr[k] * g for (k, v), g in zip(fast.items(), grads, strict=True)}
+        return {k: v - lr * g for (k, v), g in zip(fast.items(), grads, strict=True)}
+
+    return update
+
+
+@dataclass(frozen=True)
+class InnerState:
+    """Fast weights at ``step`` and (unless skipped) their loss and ``loss_fn``'s extra output."""
+
+    step: int
+    fast: Params
+    loss: torch.Tensor | None
+    out: Any
+
+
+def inner_loop(
+    fast: Params,
+    loss_fn: Callable[[Params, int], tuple[torch.Tensor, Any]],
+    steps: int,
+    update: Update,
+    create_graph: bool,
+    evaluate_last: bool = True,
+) -> Iterator[InnerState]:
+    """Yield the state at steps ``0..steps``; between yields, ``update`` on the loss gradient.
+
+    ``create_graph=True`` keeps the graph of every update (second-order meta-gradients);
+    ``False`` treats the gradients as constants (first order; adaptation at test time).
+    ``evaluate_last=False`` skips the loss of the final weights (meta-training evaluates them on
+    the queries instead).
+    """
+    for step in range(steps + 1):
+        if step == steps and not evaluate_last:
+            yield InnerState(step, fast, None, None)
+            return
+        loss, out = loss_fn(fast, step)
+        yield InnerState(step, fast, loss, out)
+        if step < steps:
+            grads = torch.autograd.grad(loss, tuple(fast.values()), create_graph=create_graph)
+            fast = update(fast, grads, step)
+
+
+def last(states: Iterator[InnerState]) -> InnerState:
+    state = None
+    for state in states:  # noqa: B007
+        pass
+    assert state is not None
+    return state
+
+
+@dataclass(frozen=True)
+class FastClassifier:
+    """An adapted classifier: fast weights (task dimension 1) and the support set.
+
+    ``logits(images)`` normalises ``images`` with the support set's BatchNorm statistics, the same
+    rule as in meta-training, so each image is classified independently of the others.
+    """
+
+    params: Mapping[str, torch.Tensor]
+    support: torch.Tensor
+
+    @property
+    def n_way(self) -> int:
+        return self.params[HEAD_W].shape[1]
+
+    @torch.no_grad()
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """``(n, C, H, W)`` -> ``(n, n_way)``."""
+        n_s = len(self.support)
+        both = torch.cat([self.support, images.to(self.support.dtype)]).unsqueeze(0)
+        return logits(self.params, both, n_stats=n_s)[0, n_s:]
+
+
+@dataclass(frozen=True)
+class TaskBatch:
+    """Episodes of equal shape stacked on a leading task dimension ``T``."""
+
+    support: torch.Tensor  # (T, n_s, C, H, W)
+    support_labels: torch.Tensor  # (T, n_s)
+    query: torch.Tensor  # (T, n_q, C, H, W)
+    query_labels: torch.Tensor  # (T, n_q)
+    n_way: int
+
+    @property
+    def tasks(self) -> int:
+        return self.support.shape[0]
+
+
+def task_batches(episodes: Sequence[Episode], batch: bool = True) -> list[TaskBatch]:
+    """Group ``episodes`` into stacks of equal shape (one stack per episode if not ``batch``)."""
+    groups: dict[tuple, list[Episode]] = {}
+    for i, ep in enumerate(episodes):
+        key = (ep.support.shape, ep.query.shape, ep.n_way) if batch else (i,)
+        groups.setdefault(key, []).append(ep)
+    return [
+        TaskBatch(
+            torch.stack([e.support for e in eps]),
+            torch.stack([e.support_labels for e in eps]),
+            torch.stack([e.query for e in eps]),
+            torch.stack([e.query_labels for e in eps]),
+            eps[0].n_way,
+        )
+        for eps in groups.values()
+    ]
+
+
+class GradientLearner(Learner):
+    """Conv-4 and a shared head row, adapted functionally by gradient steps.
+
+    Subclasses set ``name`` and implement ``adapt``/``meta_loss`` on top of ``task_weights``,
+    ``features``/``logits`` and ``inner_loop``. ``batch_tasks`` (default True) runs the tasks of
+    a meta-batch together through grouped convolutions; False loops over them (benchmarks).
+    """
+
+    batch_tasks: bool = True
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = Conv4(hidden=config.hidden, input_size=config.input_size)
+        self.head = nn.Linear(self.backbone.out_features, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def weights(self) -> Params:
+        """The meta-trained network weights (backbone and head row), by name."""
+        return {k: v for k, v in self.named_parameters() if k.startswith(("backbone.", "head."))}
+
+    def task_weights(self, tasks: int, n_way: int, detach: bool = False) -> Params:
+        """The meta weights repeated for ``tasks`` tasks (views), the head row ``n_way`` times.
+
+        ``detach=True`` gives leaves that require grad (test-time adaptation), cut from the meta
+        weights so that adaptation can never change them.
+        """
+        out = {}
+        for k, v in self.weights().items():
+            if detach:
+                v = v.detach()
+            if k == HEAD_W:
+                v = v.expand(n_way, -1)
+            elif k == HEAD_B:
+                v = v.expand(n_way)
+            v = v.unsqueeze(0).expand(tasks, *v.shape)
+            out[k] = v.clone().requires_grad_(True) if detach else v
+        return out
+
+    def resolve_steps(self, steps: int | None, lr: float | None) -> int:
+        """Validated number of adaptation steps (``None``: the config's ``adapt_steps``)."""
+        steps = self.config.adapt_steps if steps is None else steps
+        if steps < 0:
+            raise ValueError("adaptation steps must be >= 0")
+        if lr is not None and not lr > 0:
+            raise ValueError("the adaptation learning rate must be positive")
+        return steps
+
+    def _adapt_records(
+        self,
+        states: Iterator[InnerState],
+        support: torch.Tensor,
+        labels: torch.Tensor,
+        total: int,
+        fixed: Params,
+    ) -> Iterator[AdaptStep]:
+        """Turn inner-loop states (whose ``out`` is ``(support_logits, query_logits|None)``) into
+        ``AdaptStep`` records carrying a ``FastClassifier``."""
+        for state in states:
+            loss = float(state.loss.detach())
+            check_finite(loss, state.step)
+            sup_logits, query_logits = state.out
+            probs = None if query_logits is None else torch.softmax(query_logits.detach(), -1)
+            params = {**fixed, **{k: v.detach() for k, v in state.fast.items()}}
+            yield AdaptStep(
+                step=state.step,
+                total_steps=total,
+                loss=loss,
+                support_accuracy=correct(sup_logits, labels) / len(labels),
+                query_probs=probs,
+                classifier=FastClassifier(params, support),
+            )
+
+    @torch.enable_grad()
+    def adapt(
+        self,
+        support: torch.Tensor,
+        support_labels: torch.Tensor,
+        query: torch.Tensor | None = None,
+        steps: int | None = None,
+        lr: float | None = None,
+    ) -> Iterator[AdaptStep]:
+        """Inner loop on all weights (MAML-style). Step 0 is the meta-trained initialisation.
+
+        ``support`` ``(n_s, C, H, W)``, ``support_labels`` ``(n_s,)``, ``query`` ``(n_q, C, H, W)``.
+        """
+        n_way = check_support(support, support_labels)
+        steps = self.resolve_steps(steps, lr)
+        n_s = len(support)
+        images = support if query is None else torch.cat([support, query.to(support.dtype)])
+        images, labels = images.unsqueeze(0), support_labels.unsqueeze(0)
+
+        def loss_fn(fast: Params, step: int):
+            out = logits(fast, images, n_stats=n_s)
+            query_logits = None if query is None else out[0, n_s:]
+            return task_losses(out[:, :n_s], labels), (out[0, :n_s], query_logits)
+
+        fast = self.task_weights(1, n_way, detach=True)
+        states = inner_loop(fast, loss_fn, steps, self.inner_update(lr), create_graph=False)
+        yield from self._adapt_records(states, support, support_labels, steps, {})
+
+    def inner_update(self, lr: float | None) -> Update:
+        """The inner-loop optimiser step at test time (``lr`` None: the trained setting)."""
+        return sgd(self.config.inner_lr if lr is None else lr)
+
+    def query_loss(self, fast: Params, batch: TaskBatch) -> tuple[torch.Tensor, int]:
+        """Sum of the task query losses under ``fast``, and the number of correct queries."""
+        n_s = batch.support.shape[1]
+        out = logits(fast, torch.cat([batch.support, batch.query], 1), n_stats=n_s)[:, n_s:]
+        return task_losses(out, batch.query_labels), correct(out.detach(), batch.query_labels)
+
+    def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
+        total, hits, count = 0.0, 0, 0
+        for batch in task_batches(episodes, self.batch_tasks):
+            loss, ok = self.task_batch_loss(batch)
+            total = total + loss
+            hits += ok
+            count += batch.query_labels.numel()
+        return MetaLoss(total / len(episodes), hits / max(count, 1))
+
+    def task_batch_loss(self, batch: TaskBatch) -> tuple[torch.Tensor, int]:
+        raise NotImplementedError

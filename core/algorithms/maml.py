@@ -1,0 +1,103 @@
+"""MAML (Finn et al., 2017) and first-order MAML: learn an initialisation that a few SGD steps
+on a task's support set turn into a good classifier for that task.
+
+The meta-gradient is second order by default (``torch.autograd.grad(create_graph=True)`` through
+every inner step, all tasks of a meta-batch at once through grouped convolutions, see
+``functional``); ``first_order`` drops the second-order terms (FOMAML: the query-loss gradient at
+the adapted weights is applied to the initialisation). BatchNorm uses batch statistics, queries
+normalised with the support set's; the head is one shared zero-initialised row repeated for each
+class, so the first inner step moves only the head (all class scores are equal before it) and
+the backbone adapts from the second step on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from core.algorithms.functional import (
+    GradientLearner,
+    Params,
+    TaskBatch,
+    Update,
+    check_inner,
+    inner_loop,
+    last,
+    logits,
+    parse_bool,
+    sgd,
+    task_losses,
+)
+
+
+@dataclass(frozen=True)
+class MAMLConfig:
+    hidden: int = field(default=64, metadata={"help": "channels of each Conv-4 block"})
+    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+    inner_steps: int = field(
+        default=5, metadata={"help": "inner-loop SGD steps on the support set in meta-training"}
+    )
+    inner_lr: float = field(
+        default=0.1, metadata={"help": "inner-loop learning rate (training and adaptation)"}
+    )
+    adapt_steps: int = field(
+        default=10, metadata={"help": "inner-loop steps when adapting at test time and in the GUI"}
+    )
+    first_order: bool = field(
+        default=False,
+        metadata={"help": "drop second-order terms of the meta-gradient (FOMAML): true/false"},
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "first_order", parse_bool(self.first_order, "first_order"))
+        check_inner(self.inner_steps, self.inner_lr, self.adapt_steps)
+
+
+@dataclass(frozen=True)
+class FOMAMLConfig(MAMLConfig):
+    first_order: bool = field(
+        default=True,
+        metadata={"help": "drop second-order terms of the meta-gradient (FOMAML): true/false"},
+    )
+
+
+class MAML(GradientLearner):
+    name = "maml"
+
+    def __init__(self, config: MAMLConfig | None = None) -> None:
+        super().__init__(config or MAMLConfig())
+
+    def meta_update(self) -> Update:
+        """The differentiable inner-loop step of meta-training."""
+        return sgd(self.config.inner_lr)
+
+    def adapted_weights(self, batch: TaskBatch) -> Params:
+        """Fast weights ``(T, ...)`` after ``inner_steps`` steps on each task's support set."""
+        c = self.config
+
+        def loss_fn(fast: Params, step: int):
+            return task_losses(logits(fast, batch.support), batch.support_labels), None
+
+        fast = self.task_weights(batch.tasks, batch.n_way)
+        states = inner_loop(
+            fast,
+            loss_fn,
+            c.inner_steps,
+            self.meta_update(),
+            create_graph=not c.first_order,
+            evaluate_last=False,
+        )
+        return last(states).fast
+
+    def task_batch_loss(self, batch: TaskBatch) -> tuple[torch.Tensor, int]:
+        return self.query_loss(self.adapted_weights(batch), batch)
+
+
+class FOMAML(MAML):
+    """MAML registered with ``first_order=True`` by default."""
+
+    name = "fomaml"
+
+    def __init__(self, config: MAMLConfig | None = None) -> None:
+        super().__init__(config or FOMAMLConfig())

@@ -1,0 +1,50 @@
+"""``metagui`` / ``python -m metagui``: open the window on the shipped checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="metagui",
+        description="Teach a meta-trained few-shot learner new classes by drawing or dropping "
+        "examples, and watch it adapt and classify live.",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="checkpoint to open (default: the shipped one in assets/checkpoints, or the folder "
+        "named by METAGUI_CHECKPOINTS)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        print(f"metagui: no such checkpoint file: {args.checkpoint}", file=sys.stderr)
+        return 2
+    import torch
+    from PySide6.QtWidgets import QApplication
+
+    from metagui.main_window import MainWindow
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("metagui")
+    window = MainWindow(checkpoint=args.checkpoint)
+    window.show()
+    signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in the terminal closes
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The generators the worker threads run: adaptation, classification, checkpoint, data, files.
+
+Each function returns an iterator of small frozen records; nothing here touches Qt widgets.
+Tensors handed back to the GUI are plain numpy arrays on the CPU.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.algorithms.base import Classifier, Learner
+from core.checkpoint import Checkpoint, load_checkpoint
+from core.data.episodes import EpisodeSpec, check_spec, sample_episode
+from core.data.preprocess import ImageError, load_image, preprocess_image
+from core.data.splits import ClassBank, load_split
+from metagui.session import Drawing, SupportSet, fit_size
+
+
+@dataclass(frozen=True)
+class AdaptUpdate:
+    """One adaptation step as the GUI shows it; ``probs`` ``(n_query, n_way)`` or None."""
+
+    step: int
+    total_steps: int
+    loss: float
+    support_accuracy: float
+    probs: np.ndarray | None
+    classifier: Classifier
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Query class probabilities ``(n_query, n_way)`` from an already adapted classifier."""
+
+    probs: np.ndarray
+    elapsed: float
+
+
+def query_tensor(query: Drawing | Sequence[torch.Tensor], size: int) -> torch.Tensor | None:
+    """``(n_query, 1, size, size)`` from a drawing (preprocessed here) or images; None if empty."""
+    if isinstance(query, Drawing):
+        return None if query.is_empty() else query.preprocess(size)[None]
+    if not query:
+        return None
+    return torch.stack([fit_size(t, size) for t in query])
+
+
+def adapt(
+    learner: Learner,
+    support: SupportSet,
+    query: Drawing | Sequence[torch.Tensor],
+    steps: int,
+    lr: float,
+    device: torch.device,
+) -> Iterator[AdaptUpdate]:
+    """Run ``learner.adapt`` on ``device``; one AdaptUpdate per step."""
+    start = time.perf_counter()
+    queries = query_tensor(query, learner.config.input_size)
+    records = learner.adapt(
+        support.images.to(device),
+        support.labels.to(device),
+        None if queries is None else queries.to(device),
+        steps=steps,
+        lr=lr,
+    )
+    for record in records:
+        probs = None if record.query_probs is None else record.query_probs.cpu().numpy()
+        yield AdaptUpdate(
+            step=record.step,
+            total_steps=record.total_steps,
+            loss=record.loss,
+            support_accuracy=record.support_accuracy,
+            probs=probs,
+            classifier=record.classifier,
+            elapsed=time.perf_counter() - start,
+        )
+
+
+def classify(
+    classifier: Classifier, query: Drawing | Sequence[torch.Tensor], size: int, device
+) -> Iterator[Prediction]:
+    """Probabilities of the query under an adapted classifier (no re-adaptation needed)."""
+    start = time.perf_counter()
+    queries = query_tensor(query, size)
+    if queries is None:
+        return
+    with torch.no_grad():
+        probs = torch.softmax(classifier.logits(queries.to(device)), dim=1).cpu().numpy()
+    yield Prediction(probs, time.perf_counter() - start)
+
+
+def load(path: Path, device: torch.device) -> Iterator[Checkpoint]:
+    """Load a checkpoint off the GUI thread."""
+    yield load_checkpoint(path, device)
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """A decoded, preprocessed file, or the reason it could not be used."""
+
+    path: Path
+    image: torch.Tensor | None
+    error: str | None
+
+
+def load_files(paths: Sequence[Path], size: int = 28) -> Iterator[list[LoadedFile]]:
+    """Decode and preprocess image files; bad ones are reported, never raised."""
+    results = []
+    for path in paths:
+        try:
+            image = preprocess_image(load_image(path), size)
+            if float(image.max()) == 0.0:
+                raise ImageError(f"{path.name}: the image is blank (no ink found)")
+            results.append(LoadedFile(path, image, None))
+        except ImageError as exc:
+            message = str(exc).replace(str(path), path.name)
+            results.append(LoadedFile(path, None, message))
+    yield results
+
+
+@dataclass(frozen=True)
+class SampledTask:
+    """An N-way K-shot task from Omniglot's evaluation alphabets and one unseen query."""
+
+    class_names: tuple[str, ...]
+    support: torch.Tensor  # (n_way * n_shot, 1, size, size), grouped by class
+    shots: int
+    query: torch.Tensor  # (1, size, size)
+    query_label: int
+    split: str
+
+
+def character_label(name: str) -> str:
+    """``"Alphabet_(x)/character05/rot000"`` -> ``"Alphabet (x) 5"`` (rotation when not 0)."""
+    parts = name.split("/")
+    alphabet = parts[0].replace("_", " ")
+    number = parts[1].removeprefix("character").lstrip("0") if len(parts) > 1 else ""
+    rot = parts[2] if len(parts) > 2 else "rot000"
+    suffix = "" if rot == "rot000" else f" ↻{int(rot[3:])}°"
+    return f"{alphabet} {number}{suffix}".strip()
+
+
+def sample_task(
+    banks: dict[tuple[str, str], ClassBank],
+    root: Path,
+    split: str,
+    ways: int,
+    shots: int,
+    seed: int | None = None,
+) -> Iterator[object]:
+    """Load (once, cached in ``banks``) the test classes of ``split`` and sample a task.
+
+    Yields the string ``"loading"`` first when the data has to be read, then a SampledTask.
+    """
+    key = (str(root), split)
+    if key not in banks:
+        yield "loading"
+        banks[key] = load_split(root, split, "test")
+    bank = banks[key]
+    spec = EpisodeSpec(ways=ways, shots=shots, queries=1)
+    check_spec(bank, spec)
+    seed = random.SystemRandom().randrange(2**62) if seed is None else seed
+    generator = torch.Generator().manual_seed(seed)
+    episode = sample_episode(bank, spec, generator)
+    pick = int(torch.randint(episode.n_way, (1,), generator=generator))
+    yield SampledTask(
+        class_names=tuple(character_label(n) for n in episode.class_names),
+        support=episode.support,
+        shots=shots,
+        query=episode.query[pick],
+        query_label=int(episode.query_labels[pick]),
+        split=split,
+    )

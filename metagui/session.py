@@ -1,0 +1,149 @@
+"""What the user has made: classes with their examples, and the query. Plain Python, no Qt.
+
+Every example keeps the model-ready image ``(1, size, size)`` (ink = 1) made by core's one
+preprocessing function, plus what it came from: the pen strokes of a drawing, a file path, or an
+Omniglot character.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from core.data.preprocess import CANVAS_SIZE, preprocess_image, rasterize_strokes
+
+Point = tuple[float, float]
+Stroke = tuple[Point, ...]
+
+#: Strokes are stored in a unit square: x, y and the pen width in [0, 1] of the canvas side.
+STROKE_EXTENT = 1.0
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """Pen strokes in the unit square and the pen width (fraction of the side)."""
+
+    strokes: tuple[Stroke, ...]
+    width: float
+
+    def is_empty(self) -> bool:
+        return not any(self.strokes)
+
+    def raster(self, canvas: int = CANVAS_SIZE):
+        """The drawing as black ink on white, ``canvas`` pixels square (like Omniglot)."""
+        return rasterize_strokes(self.strokes, self.width, STROKE_EXTENT, canvas)
+
+    def preprocess(self, size: int = 28) -> torch.Tensor:
+        """Model input ``(1, size, size)``, ink = 1, via core's shared preprocessing."""
+        return preprocess_image(self.raster(), size)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example: ``image`` ``(1, size, size)`` float, ink = 1; where it came from."""
+
+    image: torch.Tensor
+    source: str
+    drawing: Drawing | None = None
+
+
+@dataclass
+class TaskClass:
+    name: str
+    examples: list[Example] = field(default_factory=list)
+
+
+class SupportError(ValueError):
+    """The classes cannot be used as a support set yet; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SupportSet:
+    """``images`` ``(n, 1, size, size)``, ``labels`` ``(n,)`` in 0..n_way-1, class names."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    names: tuple[str, ...]
+
+
+def fit_size(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize ``(1, H, W)`` to ``(1, size, size)`` when a checkpoint wants another input size."""
+    if image.shape[-1] == size and image.shape[-2] == size:
+        return image
+    return F.interpolate(image[None], size=(size, size), mode="area")[0]
+
+
+class Session:
+    """The classes the user teaches, in order; ``version`` changes whenever the support does."""
+
+    def __init__(self, class_names: Sequence[str] = ("A", "B", "C")) -> None:
+        self.classes: list[TaskClass] = [TaskClass(n) for n in class_names]
+        self.version = 0
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def unused_name(self) -> str:
+        taken = {c.name for c in self.classes}
+        for i in range(26 * 27):
+            name = chr(ord("A") + i % 26) + ("" if i < 26 else str(i // 26))
+            if name not in taken:
+                return name
+        return f"Class {len(self.classes) + 1}"
+
+    def add_class(self, name: str | None = None) -> int:
+        self.classes.append(TaskClass(name or self.unused_name()))
+        self._changed()
+        return len(self.classes) - 1
+
+    def remove_class(self, index: int) -> TaskClass:
+        removed = self.classes.pop(index)
+        self._changed()
+        return removed
+
+    def rename(self, index: int, name: str) -> None:
+        """Rename in place; the support tensors do not change, so neither does ``version``."""
+        self.classes[index].name = name.strip() or self.classes[index].name
+
+    def add_examples(self, index: int, examples: Sequence[Example]) -> None:
+        if examples:
+            self.classes[index].examples.extend(examples)
+            self._changed()
+
+    def remove_example(self, class_index: int, example_index: int) -> Example:
+        removed = self.classes[class_index].examples.pop(example_index)
+        self._changed()
+        return removed
+
+    def replace(self, classes: Sequence[TaskClass]) -> list[TaskClass]:
+        """Swap in a whole new set of classes (a sampled task); return the old ones."""
+        old, self.classes = self.classes, list(classes)
+        self._changed()
+        return old
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.classes)
+
+    def support_set(self, size: int = 28) -> SupportSet:
+        """The support tensors; raise SupportError naming what is missing."""
+        if len(self.classes) < 2:
+            raise SupportError("At least two classes are needed: add a class with ＋ Add class.")
+        empty = [c.name for c in self.classes if not c.examples]
+        if empty:
+            listed = ", ".join(f"“{n}”" for n in empty)
+            raise SupportError(
+                f"Class {listed} has no examples yet: draw one and press “Add to class”, "
+                "drop an image on it, or remove the class."
+                if len(empty) == 1
+                else f"Classes {listed} have no examples yet: add an example to each, "
+                "or remove them."
+            )
+        images, labels = [], []
+        for label, task_class in enumerate(self.classes):
+            for example in task_class.examples:
+                images.append(fit_size(example.image, size))
+                labels.append(label)
+        return SupportSet(torch.stack(images), torch.tensor(labels), self.names())

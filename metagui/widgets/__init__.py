@@ -1,0 +1,1 @@
+"""The window's widgets: drawing canvas, class panel, plots, settings bar."""

@@ -1,0 +1,154 @@
+"""pyqtgraph plots: inner-loop loss curves and the query's class probabilities.
+
+Plot items are created once; updates only call ``setData``/``setOpts`` (callers throttle them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QColor, QFont
+
+from metagui.widgets.images import class_colour
+
+pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
+
+#: Smallest loss drawn on the log axis.
+LOSS_FLOOR = 1e-12
+#: How many past adaptations stay visible (faded) behind the latest curve.
+KEPT_CURVES = 8
+
+
+class LossPlot(pg.PlotWidget):
+    """One curve per adaptation: support-set loss against the step; the latest highlighted."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("lossPlot")
+        self.setAccessibleName("Inner-loop loss per adaptation step")
+        self.setTitle("Inner-loop loss (support set)", size="11pt")
+        self.setLabel("bottom", "adaptation step")
+        self.setLabel("left", "loss (log scale)")
+        self.setLogMode(y=True)
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setMenuEnabled(False)
+        self.getPlotItem().setMouseEnabled(x=False, y=False)
+        self.getPlotItem().hideButtons()
+        self._curves = [self.plot([], []) for _ in range(KEPT_CURVES)]
+        self._order: list[int] = []  # curve slots, oldest first; the last is the latest
+        self._next = 0
+        self._latest: tuple[np.ndarray, np.ndarray] = (np.array([]), np.array([]))
+
+    def begin(self) -> None:
+        """Start a new curve for a new adaptation; older curves fade."""
+        slot = self._next
+        self._next = (self._next + 1) % KEPT_CURVES
+        if slot in self._order:
+            self._order.remove(slot)
+        self._order.append(slot)
+        self._curves[slot].setData([], [])
+        self._latest = (np.array([]), np.array([]))
+        n = len(self._order)
+        for age, s in enumerate(reversed(self._order)):
+            curve = self._curves[s]
+            if age == 0:
+                curve.setPen(pg.mkPen("#d62728", width=3))
+                curve.setSymbol("o")
+                curve.setSymbolSize(6)
+                curve.setSymbolBrush("#d62728")
+                curve.setSymbolPen(None)
+                curve.setZValue(10)
+            else:
+                alpha = int(200 * (1 - age / max(n, 2)))
+                curve.setPen(pg.mkPen(QColor(120, 130, 140, max(alpha, 40)), width=1.5))
+                curve.setSymbol(None)
+                curve.setZValue(0)
+
+    def set_latest(self, steps: Sequence[int], losses: Sequence[float]) -> None:
+        if self._order:
+            # log axis: a loss of exactly 0 is drawn at the floor instead of vanishing
+            self._latest = (np.asarray(steps), np.asarray(losses, dtype=float))
+            shown = np.maximum(self._latest[1], LOSS_FLOOR)
+            self._curves[self._order[-1]].setData(np.asarray(steps), shown)
+            if len(losses):
+                self.setTitle(
+                    f"Inner-loop loss (support set): {losses[0]:.3g} → {losses[-1]:.3g}",
+                    size="11pt",
+                )
+
+    def latest_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """Steps and losses of the latest curve, as given (not log-transformed)."""
+        return self._latest
+
+    def curve_count(self) -> int:
+        return len(self._order)
+
+
+class ProbabilityPlot(pg.PlotWidget):
+    """Bars of the query's class probabilities, labelled with class names; the winner stands out."""
+
+    updated = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("probabilityPlot")
+        self.setAccessibleName("Query class probabilities")
+        self.setTitle("Query: class probabilities", size="11pt")
+        self.setMenuEnabled(False)
+        self.getPlotItem().setMouseEnabled(x=False, y=False)
+        self.getPlotItem().hideButtons()
+        self.setYRange(0, 1.15, padding=0)
+        self.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.25, 0.5, 0.75, 1.0)]])
+        self.showGrid(y=True, alpha=0.2)
+        self._bars = pg.BarGraphItem(x=[], height=[], width=0.7, brushes=[])
+        self.addItem(self._bars)
+        self._labels: list[pg.TextItem] = []
+        self.probs = np.array([])
+        self.names: tuple[str, ...] = ()
+        font = QFont()
+        font.setPointSize(10)
+        self.getAxis("bottom").setStyle(tickFont=font)
+
+    def _label(self, i: int) -> pg.TextItem:
+        while len(self._labels) <= i:
+            item = pg.TextItem("", anchor=(0.5, 1.0), color="#222222")
+            self.addItem(item)
+            self._labels.append(item)
+        return self._labels[i]
+
+    def show_probs(self, probs: np.ndarray | None, names: Sequence[str]) -> None:
+        """``probs`` ``(n_way,)`` or None (no query): bars, names, the predicted one bold."""
+        self.names = tuple(names)
+        n = len(self.names)
+        probs = np.zeros(n) if probs is None or len(probs) != n else np.asarray(probs, float)
+        self.probs = probs
+        winner = int(np.argmax(probs)) if n and probs.max() > 0 else -1
+        brushes, pens = [], []
+        for i in range(n):
+            colour = class_colour(i)
+            if i != winner:
+                colour.setAlpha(90)
+            brushes.append(pg.mkBrush(colour))
+            pens.append(pg.mkPen("#111111", width=2.5) if i == winner else pg.mkPen(None))
+        self._bars.setOpts(x=np.arange(n), height=probs, brushes=brushes, pens=pens)
+        ticks = [(i, self._short(name, n)) for i, name in enumerate(self.names)]
+        self.getAxis("bottom").setTicks([ticks])
+        self.setXRange(-0.6, max(n, 2) - 0.4, padding=0)
+        for i, item in enumerate(self._labels):
+            item.setVisible(i < n and winner >= 0)
+        for i in range(n):
+            if winner < 0:
+                break
+            label = self._label(i)
+            label.setText(f"{probs[i]:.0%}")
+            label.setPos(i, min(probs[i], 1.0) + 0.01)
+            label.setVisible(True)
+        self.updated.emit()
+
+    @staticmethod
+    def _short(name: str, n: int) -> str:
+        limit = max(6, 60 // max(n, 1))
+        return name if len(name) <= limit else name[: limit - 1] + "…"

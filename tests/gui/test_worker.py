@@ -1,0 +1,113 @@
+"""The job thread: one signal per record, newest wins, errors reported, clean stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import torch
+
+from core.algorithms import build_learner
+from metagui import jobs
+from metagui.session import Session
+from metagui.worker import Job, JobThread
+
+
+def slow(n: int, delay: float = 0.01, gate: threading.Event | None = None):
+    def run():
+        for i in range(n):
+            if gate is not None:
+                gate.wait(5)
+            time.sleep(delay)
+            yield i
+
+    return run
+
+
+def test_one_signal_per_record_then_finished(qtbot):
+    thread = JobThread("test")
+    records = []
+    thread.yielded.connect(lambda job, r: records.append(r))
+    with qtbot.waitSignal(thread.finished_job, timeout=5000) as blocker:
+        thread.submit(Job("k", slow(5, 0.0)))
+    assert records == [0, 1, 2, 3, 4]
+    assert blocker.args[1] == 4
+    assert thread.stop()
+
+
+def test_adaptation_records_through_the_worker(qtbot):
+    torch.manual_seed(0)
+    learner = build_learner("protonet", {})
+    session = Session(("a", "b"))
+    session.add_examples(0, [jobs_example(0)])
+    session.add_examples(1, [jobs_example(1)])
+    support = session.support_set()
+    thread = JobThread("test")
+    steps = []
+    thread.yielded.connect(lambda job, r: steps.append(r.step))
+    with qtbot.waitSignal(thread.finished_job, timeout=10_000) as blocker:
+        thread.submit(
+            Job("adapt", lambda: jobs.adapt(learner, support, [], 4, 0.01, torch.device("cpu")))
+        )
+    assert steps == [0, 1, 2, 3, 4]
+    last = blocker.args[1]
+    assert last.total_steps == 4 and last.probs is None and last.classifier.n_way == 2
+    thread.stop()
+
+
+def jobs_example(seed: int):
+    from metagui.session import Example
+
+    g = torch.Generator().manual_seed(seed)
+    return Example((torch.rand(1, 28, 28, generator=g) > 0.8).float(), "test")
+
+
+def test_newest_wins_under_a_burst(qtbot):
+    thread = JobThread("test")
+    finished, cancelled = [], []
+    thread.finished_job.connect(lambda job, r: finished.append(job.id))
+    thread.cancelled.connect(lambda job: cancelled.append(job.id))
+    burst = [Job("adapt", slow(50, 0.005)) for _ in range(20)]
+    with qtbot.waitSignal(thread.finished_job, timeout=10_000):
+        for job in burst:
+            thread.submit(job)
+    qtbot.wait(50)
+    assert finished == [burst[-1].id]
+    assert set(cancelled) == {j.id for j in burst[:-1]}
+    assert all(j.is_cancelled for j in burst[:-1])
+    thread.stop()
+
+
+def test_other_kinds_are_not_cancelled(qtbot):
+    thread = JobThread("test")
+    finished = []
+    thread.finished_job.connect(lambda job, r: finished.append(job.kind))
+    with qtbot.waitSignals([thread.finished_job, thread.finished_job], timeout=5000):
+        thread.submit(Job("load", slow(3)))
+        thread.submit(Job("adapt", slow(3)))
+    assert sorted(finished) == ["adapt", "load"]
+    thread.stop()
+
+
+def test_errors_become_messages_and_the_thread_keeps_serving(qtbot):
+    def broken():
+        yield 1
+        raise ValueError("the support set is empty: add at least one example to each class")
+
+    thread = JobThread("test")
+    with qtbot.waitSignal(thread.failed, timeout=5000) as blocker:
+        thread.submit(Job("adapt", broken))
+    assert blocker.args[1].startswith("the support set is empty")
+    with qtbot.waitSignal(thread.finished_job, timeout=5000):
+        thread.submit(Job("adapt", slow(2)))
+    thread.stop()
+
+
+def test_stop_mid_job_ends_the_thread(qtbot):
+    gate = threading.Event()
+    thread = JobThread("test")
+    with qtbot.waitSignal(thread.started_job, timeout=5000):
+        thread.submit(Job("adapt", slow(10_000, 0.001, gate)))
+    gate.set()
+    assert thread.stop(timeout_ms=5000)
+    assert not thread.isRunning()

@@ -7,6 +7,14 @@ Without full-context embeddings (the default, and the setting of the paper's Omn
 support sequence (``g(x_i, S) = g'(x_i) + h_fwd_i + h_bwd_i``) and ``f`` runs an attention LSTM
 for ``fce_steps`` steps that reads the support set (paper, appendix A.2).
 
+``scale`` (default 10) is a deviation from the paper, which uses the plain cosine (scale 1).
+Conv-4 embeddings are non-negative (ReLU, max-pool), so cosines lie in [0, 1]: with scale 1 the
+attention can never be sharp (a perfectly matching 5-way 1-shot query gets at most
+``e / (e + 4) = 0.40``), gradients are weak and training is slow (measured on Omniglot 5-way
+1-shot after 400 episodes: 82.6 % validation accuracy with scale 1, 92.7 % with 10). A fixed
+scale on cosine similarities is the "metric scaling" of Oreshkin et al. (TADAM, 2018);
+``--scale 1`` reproduces the paper exactly.
+
 ``logits`` are ``log y_hat``, so ``softmax(logits) == y_hat`` and the meta-training loss is the
 paper's negative log-likelihood. Classes with more support examples gather more attention mass
 (inherent to the method; it matters when a user gives unequal counts per class).
@@ -60,10 +68,10 @@ class MatchingConfig:
         default=5, metadata={"help": "processing steps of the query attention LSTM (with fce)"}
     )
     scale: float = field(
-        default=1.0,
+        default=10.0,
         metadata={
-            "help": "multiplies cosine similarities before the attention softmax "
-            "(paper: 1; larger gives sharper attention and more confident probabilities)"
+            "help": "multiplies cosine similarities before the attention softmax (paper: 1, "
+            "which trains far slower and caps 5-way confidence at 40 %%; see module doc)"
         },
     )
 

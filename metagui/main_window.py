@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -59,6 +59,9 @@ def _named(widget, name: str, accessible: str, tip: str = ""):
 
 
 class MainWindow(QMainWindow):
+    #: The probability bars now show the query of ``shown_query_version``.
+    predictionShown = Signal()
+
     def __init__(self, checkpoint: Path | None = None, class_names=("A", "B", "C")) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
@@ -76,6 +79,8 @@ class MainWindow(QMainWindow):
         self._losses: tuple[list[int], list[float]] = ([], [])
         self._probs: np.ndarray | None = None  # (n_query, n_way) shown in the bars
         self._probs_names: tuple[str, ...] = ()
+        self._probs_query_version = -1
+        self.shown_query_version = -1
         self._previous_classes: list[TaskClass] | None = None
         self._banks: dict = {}  # Omniglot test banks, filled on the data thread
         self.last_adaptation_s: float | None = None
@@ -244,7 +249,7 @@ class MainWindow(QMainWindow):
         q = self.query_canvas
         q.strokeMoved.connect(self._query_drawn_live)
         q.strokeFinished.connect(self._query_pen_up)
-        q.changed.connect(self._query_changed)
+        q.edited.connect(self._query_edited)
         q.filesDropped.connect(self.set_query_files)
         self.query_undo.clicked.connect(q.undo)
         self.query_clear.clicked.connect(self._clear_query)
@@ -509,13 +514,12 @@ class MainWindow(QMainWindow):
         self._live.cancel()
         self.request_prediction()
 
-    def _query_changed(self) -> None:
+    def _query_edited(self) -> None:
+        """Undo or clear on the query canvas."""
         self._query_version += 1
-        if self.query_canvas.strokes():
-            self._query_images = None
-        if not self.query_canvas.strokes() and self._query_images is None:
-            self._truth = None
-        self._live.request()
+        if self.query_canvas.strokes() or self.query_canvas.is_empty():
+            self._query_images, self._truth = None, None
+        self.request_prediction()
 
     def _clear_query(self) -> None:
         self._query_images, self._query_files, self._truth = None, [], None
@@ -621,6 +625,7 @@ class MainWindow(QMainWindow):
             self._losses[1].append(record.loss)
             if record.probs is not None and job.context["query_version"] == self._query_version:
                 self._probs, self._probs_names = record.probs, job.context["names"]
+                self._probs_query_version = job.context["query_version"]
             self._plot_throttle.request()
         elif job.kind == "sample" and record == "loading":
             self.status_message.setText(
@@ -648,6 +653,7 @@ class MainWindow(QMainWindow):
         elif job.kind == "classify" and last is not None:
             if job.context["query_version"] == self._query_version:
                 self._probs, self._probs_names = last.probs, job.context["names"]
+                self._probs_query_version = job.context["query_version"]
                 self._plot_throttle.request()
             else:
                 self.request_prediction()
@@ -691,6 +697,9 @@ class MainWindow(QMainWindow):
         current = probs is not None and probs.shape[1] == len(names) and self.has_query()
         self.bars.show_probs(probs[0] if current else None, names)
         self._show_prediction(probs if current else None, names)
+        if current:
+            self.shown_query_version = self._probs_query_version
+            self.predictionShown.emit()
 
     def _show_prediction(self, probs: np.ndarray | None, names: tuple[str, ...]) -> None:
         if probs is None:

@@ -27,7 +27,7 @@ class DrawingCanvas(QWidget):
 
     strokeMoved = Signal()  # the stroke being drawn grew (for live, debounced updates)
     strokeFinished = Signal()  # pen-up: a stroke was added
-    changed = Signal()  # strokes changed in any way (added, undone, cleared, replaced)
+    edited = Signal()  # strokes changed other than by drawing: undone, cleared, replaced
     filesDropped = Signal(list)  # list[Path]
 
     #: Pen width as a fraction of the canvas side: 5 px of a 105 px canvas. After preprocessing,
@@ -73,7 +73,7 @@ class DrawingCanvas(QWidget):
         self._pen_width = drawing.width
         self._image = None
         self.update()
-        self.changed.emit()
+        self.edited.emit()
 
     def set_image(self, image: QImage | None) -> None:
         """Show an image (a dropped file) instead of strokes; drawing again replaces it."""
@@ -85,14 +85,14 @@ class DrawingCanvas(QWidget):
         if self._strokes:
             self._strokes.pop()
             self.update()
-            self.changed.emit()
+            self.edited.emit()
 
     def clear(self) -> None:
         had = bool(self._strokes) or self._image is not None
         self._strokes, self._current, self._image = [], None, None
         self.update()
         if had:
-            self.changed.emit()
+            self.edited.emit()
 
     # -- geometry ----------------------------------------------------------------------------
     def square(self) -> QRectF:
@@ -129,7 +129,6 @@ class DrawingCanvas(QWidget):
         self._current = None
         self.update()
         self.strokeFinished.emit()
-        self.changed.emit()
 
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton:

@@ -1,0 +1,320 @@
+"""The window: teaching by drawing and dropping, live prediction, bad input, clean shutdown."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import make_window
+from gui_helpers import draw, drop_files, extract_characters, line
+from PIL import Image
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractSpinBox,
+    QComboBox,
+    QLineEdit,
+    QListWidget,
+    QSlider,
+)
+
+from core.algorithms import build_learner
+from core.checkpoint import save_checkpoint
+from core.data.splits import load_split
+from metagui.jobs import character_label
+from metagui.widgets.canvas import DrawingCanvas
+
+SHAPES = {
+    "bar": [line((0.2, 0.5), (0.8, 0.5))],
+    "cross": [line((0.2, 0.2), (0.8, 0.8)), line((0.8, 0.2), (0.2, 0.8))],
+    "corner": [line((0.2, 0.2), (0.2, 0.8)), line((0.2, 0.8), (0.8, 0.8))],
+}
+
+
+def teach(qtbot, window, per_class=1):
+    for i, shape in enumerate(SHAPES.values()):
+        for _ in range(per_class):
+            for stroke in shape:
+                draw(qtbot, window.teach_canvas, stroke)
+            window.add_drawing(i)
+
+
+def adapted(qtbot, window, action, timeout=10_000):
+    """Run ``action`` and wait for the adaptation it starts (signal opened before)."""
+    with qtbot.waitSignal(
+        window.model_thread.finished_job,
+        timeout=timeout,
+        check_params_cb=lambda job, _r: job.kind == "adapt" and window._is_current(job),
+    ):
+        action()
+
+
+def test_starts_with_empty_classes_and_teaching_by_drawing_keeps_strokes(qtbot, window):
+    assert window.session.names() == ("A", "B", "C")
+    assert [len(c.examples) for c in window.session.classes] == [0, 0, 0]
+    for stroke in SHAPES["cross"]:
+        draw(qtbot, window.teach_canvas, stroke)
+    strokes = window.teach_canvas.strokes()
+    window.add_drawing(1)
+    example = window.session.classes[1].examples[0]
+    assert example.drawing.strokes == strokes and example.source == "drawing"
+    assert torch.equal(example.image, example.drawing.preprocess(28))
+    assert window.teach_canvas.is_empty()
+    assert window.panel.rows[1].examples.count() == 1
+    assert "“A”, “C” have no examples" in window.banner.text()  # a hint says what to do
+
+
+def test_live_prediction_and_loss_curve(qtbot, window):
+    adapted(qtbot, window, lambda: teach(qtbot, window, per_class=2))
+    steps, losses = window.loss_plot.latest_data()
+    assert list(steps) == list(range(window.settings.steps.value() + 1))
+    assert len(losses) == len(steps)
+    with qtbot.waitSignal(window.model_thread.finished_job, timeout=10_000) as blocker:
+        for stroke in SHAPES["bar"]:
+            draw(qtbot, window.query_canvas, stroke)
+    assert blocker.args[0].kind == "classify"  # support unchanged: no re-adaptation
+    qtbot.waitUntil(lambda: window.shown_query_version == window._query_version)
+    assert abs(window.bars.probs.sum() - 1) < 1e-4
+    assert window.bars.names == ("A", "B", "C")
+    assert window.prediction.text().startswith("→")
+    window.rename_class(0, "Bar")
+    assert window.bars.names[0] == "Bar"
+
+
+def test_removing_examples_and_classes(qtbot, window):
+    teach(qtbot, window)
+    window.add_class()
+    assert window.session.names() == ("A", "B", "C", "D")
+    window.remove_class(3)
+    window.remove_example(2, 0)
+    assert [len(c.examples) for c in window.session.classes] == [1, 1, 0]
+    assert window.panel.rows[2].examples.count() == 0
+    assert "“C” has no examples" in window.banner.text()
+
+
+def test_single_class_is_explained(qtbot, window):
+    teach(qtbot, window)
+    window.remove_class(2)
+    window.remove_class(1)
+    assert "two classes" in window.banner.text()
+    assert len(window.session.classes[0].examples) == 1
+
+
+def test_newest_request_wins_in_the_window(qtbot, window):
+    teach(qtbot, window)
+    window.settings.steps.setValue(200)
+    window._hyper.cancel()  # no debounced request of its own during the burst
+    cancelled = []
+    window.model_thread.cancelled.connect(lambda job: cancelled.append(job.id))
+    finished = []
+    window.model_thread.finished_job.connect(lambda job, r: finished.append(job.id))
+    jobs = []
+
+    def burst():
+        for _ in range(15):
+            window.session._changed()  # as if the support changed each time
+            jobs.append(window.request_prediction())
+
+    adapted(qtbot, window, burst, timeout=30_000)
+    qtbot.wait(50)
+    assert jobs[-1].id in finished
+    assert not set(finished) & {j.id for j in jobs[:-1]}
+    assert set(cancelled) >= {j.id for j in jobs[:-1]}
+
+
+def test_closing_mid_adaptation_stops_the_worker(qtbot, random_checkpoint):
+    window = make_window(qtbot, random_checkpoint)
+    teach(qtbot, window)
+    window.settings.steps.setValue(100_000 // 1000 * 200)  # long: still running when closed
+    with qtbot.waitSignal(window.model_thread.yielded, timeout=10_000):
+        window.request_prediction()
+    assert window.model_thread.isRunning()
+    window.close()
+    assert not any(t.isRunning() for t in window.threads())
+
+
+def test_bad_files_give_a_message_and_change_nothing(qtbot, window, tmp_path):
+    teach(qtbot, window)
+    before = (window.session.version, [len(c.examples) for c in window.session.classes])
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    corrupt = tmp_path / "broken.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    blank = tmp_path / "blank.png"
+    Image.new("L", (50, 50), 255).save(blank)
+    with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
+        drop_files(window.panel.rows[0], [text, corrupt, blank])
+    assert (window.session.version, [len(c.examples) for c in window.session.classes]) == before
+    message = window.banner.text()
+    assert "3 file(s) skipped (nothing added)" in message
+    assert "notes.txt" in message and "broken.png" in message and "blank" in message
+    assert window.teach_canvas.is_empty() and window.query_canvas.is_empty()
+
+
+def test_huge_image_is_refused(qtbot, window, tmp_path, monkeypatch):
+    import core.data.preprocess as preprocess
+
+    monkeypatch.setattr(preprocess, "MAX_PIXELS", 100 * 100)
+    big = tmp_path / "huge.png"
+    Image.new("L", (300, 300), 255).save(big)
+    with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
+        drop_files(window.panel.rows[0], [big])
+    assert "too large" in window.banner.text()
+    assert not window.session.classes[0].examples
+
+
+def test_diverging_adaptation_is_reported_and_nothing_is_lost(qtbot, window):
+    adapted(qtbot, window, lambda: teach(qtbot, window, per_class=2))
+    for stroke in SHAPES["bar"]:
+        draw(qtbot, window.query_canvas, stroke)
+    counts = [len(c.examples) for c in window.session.classes]
+    with qtbot.waitSignal(
+        window.model_thread.failed,
+        timeout=10_000,
+        check_params_cb=lambda job, _m: window._is_current(job),
+    ) as blocker:
+        window.settings.lr.setValue(1e6)
+        window.settings.steps.setValue(50)
+        window.request_prediction()
+    assert "diverged" in blocker.args[1]
+    assert "lower the learning rate" in window.banner.text()
+    assert [len(c.examples) for c in window.session.classes] == counts
+    assert window.query_canvas.strokes()
+    adapted(qtbot, window, lambda: window.settings.lr.setValue(0.01))  # keeps working
+    assert "diverged" not in window.banner.text()
+
+
+def test_no_checkpoint_still_opens_and_says_so(qtbot):
+    window = make_window(qtbot, None)
+    assert "No checkpoint found" in window.banner.text()
+    assert not window.settings.sample.isEnabled()
+    teach(qtbot, window)  # teaching still works
+    assert all(c.examples for c in window.session.classes)
+    window.close()
+
+
+def test_unloadable_checkpoint_keeps_the_current_one(qtbot, window, tmp_path):
+    teach(qtbot, window)
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"definitely not a checkpoint")
+    current = window.checkpoint
+    with qtbot.waitSignal(window.model_thread.failed, timeout=10_000):
+        window.load_checkpoint(bad)
+    assert "Could not load the checkpoint broken.pt" in window.banner.text()
+    assert "still using protonet-random.pt" in window.banner.text()
+    assert window.checkpoint is current
+    assert window.settings.checkpoint.currentText() == "protonet-random.pt"
+    assert all(c.examples for c in window.session.classes)
+
+
+def test_shipped_checkpoints_are_listed(qtbot, monkeypatch, tmp_path, random_checkpoint):
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    for name in ("protonet-omniglot.pt", "other-omniglot.pt"):
+        (folder / name).write_bytes(random_checkpoint.read_bytes())
+    monkeypatch.setenv("METAGUI_CHECKPOINTS", str(folder))
+    from metagui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.checkpoint is not None, timeout=10_000)
+    combo = window.settings.checkpoint
+    items = [combo.itemText(i) for i in range(combo.count())]
+    assert items == ["protonet-omniglot.pt", "other-omniglot.pt", "Open…"]
+    assert window.checkpoint_path.name == "protonet-omniglot.pt"
+    window.close()
+
+
+def test_every_interactive_widget_is_named(qtbot, window):
+    teach(qtbot, window)
+    kinds = (
+        QAbstractButton,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QListWidget,
+        QSlider,
+        DrawingCanvas,
+    )
+    missing = []
+    for kind in kinds:
+        for widget in window.findChildren(kind):
+            if isinstance(widget, QLineEdit) and isinstance(widget.parent(), QAbstractSpinBox):
+                continue  # the spin box's own editor
+            if (
+                isinstance(widget, QAbstractButton)
+                and not widget.objectName()
+                and (widget.parent() is not None and widget.parent().inherits("QScrollBar"))
+            ):
+                continue
+            if not widget.objectName() or not widget.accessibleName():
+                missing.append(f"{type(widget).__name__} {widget.objectName()!r}")
+    assert not missing, missing
+    names = {w.objectName() for w in window.findChildren(QAbstractButton)}
+    assert {"addClassButton", "addToClassButton", "classifyButton", "sampleTaskButton"} <= names
+
+
+def test_sample_task_disabled_without_data(qtbot, monkeypatch, tmp_path, random_checkpoint):
+    monkeypatch.setenv("METAGUI_DATA", str(tmp_path / "nothing"))
+    window = make_window(qtbot, random_checkpoint)
+    assert not window.settings.sample.isEnabled()
+    assert "Omniglot data not found" in window.settings.sample.toolTip()
+    window.close()
+
+
+@pytest.mark.parametrize("split", ["vinyals", "lake"])
+def test_sample_task_uses_test_classes_of_the_training_split(
+    qtbot, monkeypatch, tiny_root, tmp_path, split
+):
+    """A Vinyals-trained model gets Vinyals test classes, a Lake-trained one evaluation ones."""
+    monkeypatch.setenv("METAGUI_DATA", str(tiny_root))
+    checkpoint = tmp_path / f"protonet-{split}.pt"
+    save_checkpoint(checkpoint, build_learner("protonet", {}), {"split": split})
+    window = make_window(qtbot, checkpoint)
+    teach(qtbot, window)
+    mine = [c.examples[0] for c in window.session.classes]
+    assert window.settings.sample.isEnabled()
+    window.settings.ways.setValue(4)
+    window.settings.shots.setValue(2)
+    with qtbot.waitSignal(window.data_thread.finished_job, timeout=30_000):
+        window.settings.sample.click()
+    assert len(window.session.classes) == 4
+    assert all(len(c.examples) == 2 for c in window.session.classes)
+    allowed = {character_label(n) for n in load_split(tiny_root, split, "test").names}
+    assert set(window.session.names()) <= allowed
+    if split == "lake":
+        assert all(n.startswith("Ev") and "↻" not in n for n in window.session.names())
+    assert window._truth is not None and window.query_canvas._image is not None
+    qtbot.waitUntil(
+        lambda: "correct" in window.prediction.text() or "wrong" in window.prediction.text(),
+        timeout=10_000,
+    )
+    window.restore_classes()
+    assert [c.examples[0] for c in window.session.classes] == mine
+    window.close()
+
+
+@pytest.mark.data
+def test_dropped_omniglot_images_are_classified_correctly(
+    qtbot, omniglot_root, shipped_checkpoint, tmp_path
+):
+    characters = extract_characters(omniglot_root, tmp_path, count=5, drawers=6)
+    window = make_window(qtbot, shipped_checkpoint)
+    for _ in range(2):
+        window.add_class()
+    for i, files in enumerate(characters):
+        with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
+            drop_files(window.panel.rows[i], files[:5])
+    assert [len(c.examples) for c in window.session.classes] == [5] * 5
+    assert window.session.classes[0].examples[0].source.endswith(".png")
+    predicted = []
+    for files in characters:
+        with qtbot.waitSignal(
+            window.model_thread.finished_job,
+            timeout=10_000,
+            check_params_cb=lambda job, _r: window._is_current(job) and job.kind != "load",
+        ):
+            drop_files(window.query_canvas, [files[5]])
+        qtbot.waitUntil(lambda: window.shown_query_version == window._query_version)
+        predicted.append(int(window.bars.probs.argmax()))
+    assert predicted == [0, 1, 2, 3, 4]
+    assert window.prediction.text().startswith("→ E")
+    window.close()

@@ -54,7 +54,8 @@ def embedding_map(
     centred = emb - centre
     _, sv, vh = torch.linalg.svd(centred, full_matrices=False)
     axes = torch.zeros(2, emb.shape[1], dtype=emb.dtype)
-    k = min(2, vh.shape[0])
+    rank = int((sv > 1e-9 * sv.max()).sum()) if len(sv) else 0
+    k = min(2, rank)
     axes[:k] = vh[:k]
     coords = centred @ axes.T
     pick = coords.abs().argmax(0)

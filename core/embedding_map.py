@@ -53,17 +53,17 @@ def embedding_map(
     centre = emb.mean(0)
     centred = emb - centre
     _, sv, vh = torch.linalg.svd(centred, full_matrices=False)
-    axes = torch.zeros(2, emb.shape[1], dtype=emb.dtype)
+    axes = emb.new_zeros(2, emb.shape[1])
     rank = int((sv > 1e-9 * sv.max()).sum()) if len(sv) else 0
     k = min(2, rank)
     axes[:k] = vh[:k]
     coords = centred @ axes.T
     pick = coords.abs().argmax(0)
-    signs = torch.sign(coords[pick, torch.arange(2)])
+    signs = torch.sign(coords[pick, torch.arange(2, device=emb.device)])
     signs[signs == 0] = 1.0
     axes = axes * signs.unsqueeze(1)
     variance = sv.pow(2)
-    explained = torch.zeros(2, dtype=emb.dtype)
+    explained = emb.new_zeros(2)
     if float(variance.sum()) > 0:
         explained[:k] = variance[:k] / variance.sum()
 

@@ -189,7 +189,7 @@ class MatchingNetwork(Learner):
         return emb if self.query_attention is None else self.query_attention(emb, support)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """Unit-length backbone embeddings ``(n, d)``: the space the cosine attention compares."""
+        """Unit-length backbone embeddings ``(n, d)`` (without FCE context), as cosine sees them."""
         return F.normalize(self.backbone(images), dim=1, eps=1e-8)
 
     def episode_logits(self, episode: Episode) -> torch.Tensor:

@@ -70,8 +70,8 @@ class MatchingConfig:
     scale: float = field(
         default=10.0,
         metadata={
-            "help": "multiplies cosine similarities before the attention softmax (paper: 1, "
-            "which trains far slower and caps 5-way confidence at 40 %%; see module doc)"
+            "help": "multiplies cosine similarities before the attention softmax; the paper "
+            "uses 1, which trains far slower and caps 5-way 1-shot confidence at 0.4"
         },
     )
 

@@ -1,0 +1,240 @@
+"""GUI responsiveness of the metagui window (ProtoNet, 5-way 5-shot drawn support set).
+
+Measures, in the real window with simulated mouse strokes:
+
+1. query pen-up -> probability bars updated (the user lifts the pen after a query stroke);
+2. "Add to class" -> bars updated after a full re-adaptation (support changed, all steps);
+3. the longest stall of the GUI thread while adaptations run back to back, from a QTimer
+   heartbeat (interval 2 ms): the largest gap between two ticks minus the interval, compared
+   with the same heartbeat while the window is idle (the machine's own scheduling noise).
+
+Targets (issue 3): pen-up -> bars p95 <= 50 ms; longest GUI stall during adaptation <= 16 ms.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/gui_latency.py [--checkpoint P] [--trials 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import torch
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from metagui.checkpoints import shipped_checkpoints
+from metagui.main_window import MainWindow
+from metagui.session import Drawing, Example
+
+WAYS, SHOTS = 5, 5
+
+
+def glyph(rng: np.random.Generator, shape: np.ndarray) -> Drawing:
+    """A jittered copy of a random 3-segment 'character' (unit square)."""
+    pts = shape + rng.normal(0, 0.02, size=shape.shape)
+    stroke = []
+    for a, b in itertools.pairwise(pts):
+        stroke += [tuple(a + (b - a) * t) for t in np.linspace(0, 1, 8)]
+    return Drawing((tuple(stroke),), 5 / 105)
+
+
+class Bench:
+    def __init__(self, app: QApplication, window: MainWindow) -> None:
+        self.app, self.w = app, window
+
+    def wait_until(self, cond, timeout: float = 30.0) -> None:
+        end = time.perf_counter() + timeout
+        while not cond():
+            if time.perf_counter() > end:
+                raise TimeoutError("the window did not update in time")
+            self.app.processEvents()
+            time.sleep(0.0005)
+
+    def idle(self) -> None:
+        self.wait_until(lambda: not self.w.model_thread.busy())
+        for _ in range(5):
+            self.app.processEvents()
+
+    def query_stroke(self, rng: np.random.Generator) -> float:
+        """Draw one query stroke; return seconds from pen-up to updated bars."""
+        canvas = self.w.query_canvas
+        sq = canvas.square()
+        pts = rng.uniform(0.2, 0.8, size=(6, 2))
+
+        def at(p):
+            return QPoint(int(sq.left() + p[0] * sq.width()), int(sq.top() + p[1] * sq.height()))
+
+        QTest.mousePress(
+            canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(pts[0])
+        )
+        for p in pts[1:]:
+            QTest.mouseMove(canvas, at(p))
+        self.w._live.cancel()  # strokes here take microseconds; no live update mid-stroke
+        self.idle()
+        start = time.perf_counter()
+        QTest.mouseRelease(
+            canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(pts[-1])
+        )
+        version = self.w._query_version
+        self.wait_until(lambda: self.w.shown_query_version >= version)
+        return time.perf_counter() - start
+
+    def add_example(self, drawing: Drawing, index: int) -> float:
+        """ "Add to class" with a query present; return seconds to bars after re-adaptation."""
+        self.idle()
+        self.w.teach_canvas.set_drawing(drawing)
+        seen = self.w.shown_query_version
+        adapted = self.w._adapted
+        start = time.perf_counter()
+        self.w.add_drawing(index)
+        self.wait_until(
+            lambda: (
+                self.w._adapted is not adapted
+                and self.w._adapted is not None
+                and self.w.shown_query_version >= seen
+                and not self.w._plot_throttle._timer.isActive()
+            )
+        )
+        return time.perf_counter() - start
+
+    def heartbeat(self, seconds: float, work=None, interval_ms: int = 2) -> np.ndarray:
+        """Gaps (s) between QTimer ticks while ``work()`` keeps being called when idle."""
+        ticks: list[float] = []
+        timer = QTimer()
+        timer.setTimerType(Qt.TimerType.PreciseTimer)
+        timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        timer.start(interval_ms)
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            if work is not None and not self.w.model_thread.busy():
+                work()
+            self.app.processEvents()
+            time.sleep(0.0002)
+        timer.stop()
+        return np.diff(ticks) - interval_ms / 1000.0
+
+
+def pct(values, q) -> float:
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=10, help="adaptation steps (GUI default)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=10.0, help="heartbeat duration")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    checkpoint = args.checkpoint or next(iter(shipped_checkpoints()), None)
+    if checkpoint is None:
+        print("no checkpoint: pass --checkpoint or ship assets/checkpoints/*.pt", file=sys.stderr)
+        return 2
+
+    app = QApplication.instance() or QApplication([])
+    w = MainWindow(checkpoint=checkpoint, class_names=[f"C{i}" for i in range(WAYS)])
+    w.show()
+    bench = Bench(app, w)
+    bench.wait_until(lambda: w.checkpoint is not None)
+    w.settings.steps.setValue(args.steps)
+    w._hyper.cancel()
+    rng = np.random.default_rng(0)
+    shapes = [rng.uniform(0.15, 0.85, size=(4, 2)) for _ in range(WAYS)]
+    for c in range(WAYS):
+        w.session.add_examples(
+            c,
+            [
+                Example(d.preprocess(), "drawing", d)
+                for d in (glyph(rng, shapes[c]) for _ in range(SHOTS - 1))
+            ],
+        )
+        w.panel.refresh(w.session, c)
+    w.request_prediction()
+    bench.idle()
+
+    for _ in range(5):  # warm-up
+        bench.query_stroke(rng)
+    penup = [bench.query_stroke(rng) for _ in range(args.trials)]
+
+    readapt = []
+    for t in range(max(10, args.trials // 5)):
+        c = t % WAYS
+        readapt.append(bench.add_example(glyph(rng, shapes[c]), c))
+        w.remove_example(c, len(w.session.classes[c].examples) - 1)  # back to 5-shot
+    bench.idle()
+
+    idle_gaps = bench.heartbeat(args.seconds / 2)
+    counter = [0]
+
+    def churn():  # a new adaptation whenever the last one ended (support "changed")
+        counter[0] += 1
+        w.session._changed()
+        w.request_prediction()
+
+    slot_times: list[float] = []
+    slot_cpu: dict[str, list[float]] = {}
+    for name in ("_on_yielded", "_on_finished", "_update_plots"):
+        original = getattr(w, name)
+
+        def timed(*a, _original=original, _name=name):
+            t0, c0 = time.perf_counter(), time.thread_time()
+            _original(*a)
+            slot_times.append(time.perf_counter() - t0)
+            slot_cpu.setdefault(_name, []).append(time.thread_time() - c0)
+
+        setattr(w, name, timed)
+    for thread in w.threads():  # reconnect the worker signals to the timed slots
+        thread.yielded.disconnect()
+        thread.finished_job.disconnect()
+        thread.yielded.connect(w._on_yielded)
+        thread.finished_job.connect(w._on_finished)
+    busy_gaps = bench.heartbeat(args.seconds, churn)
+    bench.idle()
+    adapt_ms = (w.last_adaptation_s or math.nan) * 1000
+    w.close()
+
+    load = os.getloadavg()
+    print(
+        f"checkpoint: {checkpoint.name}; {WAYS}-way {SHOTS}-shot drawn support set, "
+        f"{args.steps} adaptation steps, torch threads {args.threads}, "
+        f"Qt platform {app.platformName()}, load average {load[0]:.2f} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"query pen-up -> bars updated   ({len(penup)} strokes): median {pct(penup, 50):.1f} ms, "
+        f"p95 {pct(penup, 95):.1f} ms, max {pct(penup, 100):.1f} ms   [target p95 <= 50 ms]"
+    )
+    print(
+        f"add example -> re-adapted bars ({len(readapt)} adds):    "
+        f"median {pct(readapt, 50):.1f} ms, "
+        f"p95 {pct(readapt, 95):.1f} ms, max {pct(readapt, 100):.1f} ms   "
+        f"(last adaptation in the worker: {adapt_ms:.1f} ms)"
+    )
+    print(
+        f"GUI heartbeat during {counter[0]} back-to-back adaptations: longest stall "
+        f"{pct(busy_gaps, 100):.1f} ms, p99 {pct(busy_gaps, 99):.1f} ms   [target <= 16 ms]"
+    )
+    print(
+        f"  of which the window's own slots on the GUI thread:      longest "
+        f"{pct(slot_times, 100):.1f} ms, p99 {pct(slot_times, 99):.1f} ms"
+    )
+    cpu = ", ".join(f"{k} {pct(v, 100):.1f}" for k, v in slot_cpu.items())
+    print(f"  CPU time of those slots, longest (ms): {cpu}")
+    print(
+        f"GUI heartbeat while idle (machine noise):                 longest stall "
+        f"{pct(idle_gaps, 100):.1f} ms, p99 {pct(idle_gaps, 99):.1f} ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

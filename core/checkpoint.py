@@ -70,6 +70,10 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if not (magic.startswith(b"PK") or magic.startswith(b"\x80")):
+        raise CheckpointError(f"{path}: not a readable checkpoint (not a torch-saved file)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

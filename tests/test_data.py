@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import http.server
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,7 +42,9 @@ def test_second_load_comes_from_the_cache(tmp_path, tiny_root, monkeypatch):
 
 def test_vinyals_split_rotations_are_classes(tiny_root):
     train = load_split(tiny_root, "vinyals", "train")
-    assert train.n_classes == len((tiny_root / "omniglot/splits/vinyals/train.txt").read_text().split())
+    assert train.n_classes == len(
+        (tiny_root / "omniglot/splits/vinyals/train.txt").read_text().split()
+    )
     i0 = train.names.index("Bg0/character01/rot000")
     i90 = train.names.index("Bg0/character01/rot090")
     assert torch.equal(train.images[i90], torch.rot90(train.images[i0], 1, dims=(-2, -1)))
@@ -73,7 +74,9 @@ def test_same_seed_same_episodes_and_labels_match_classes(tiny_root):
     a = list(episodes(bank, spec, 3, seed=7))
     b = list(episodes(bank, spec, 3, seed=7))
     c = list(episodes(bank, spec, 3, seed=8))
-    assert all(torch.equal(x.support, y.support) and x.class_names == y.class_names for x, y in zip(a, b))
+    assert all(
+        torch.equal(x.support, y.support) and x.class_names == y.class_names for x, y in zip(a, b)
+    )
     assert any(x.class_names != y.class_names for x, y in zip(a, c))
     ep = a[0]
     assert ep.support.shape == (10, 1, 28, 28) and ep.query.shape == (15, 1, 28, 28)
@@ -111,7 +114,7 @@ def test_missing_data_says_how_to_provide_it(tmp_path, monkeypatch):
     # default cache offline: the download fails and the message still says what to do
     monkeypatch.setenv("METAGUI_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("METAGUI_OMNIGLOT_URL", "http://127.0.0.1:9/nothing")
-    with pytest.raises(DataNotFoundError, match="download .* failed"):
+    with pytest.raises(DataNotFoundError, match=r"download .* failed"):
         ensure_omniglot_set(data_root(None), "background")
 
 

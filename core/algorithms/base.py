@@ -8,6 +8,7 @@ Adaptation never mutates the learner's meta-trained weights.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -114,11 +115,17 @@ def final_step(steps: Iterator[AdaptStep]) -> AdaptStep:
 
 
 class AdaptationDiverged(ArithmeticError):
-    """The adaptation loss became NaN or infinite (usually: the learning rate is too large)."""
+    """The adaptation loss exploded or became NaN (usually: the learning rate is too large)."""
 
 
-def check_finite(loss: float, step: int) -> None:
-    if not torch.isfinite(torch.tensor(loss)):
+#: A step's loss above this multiple of max(step-0 loss, 1) counts as divergence.
+DIVERGENCE_FACTOR = 100.0
+
+
+def check_finite(loss: float, step: int, initial: float | None = None) -> None:
+    """Raise AdaptationDiverged when ``loss`` is NaN/inf or exploded relative to ``initial``."""
+    exploded = initial is not None and loss > DIVERGENCE_FACTOR * max(initial, 1.0)
+    if not math.isfinite(loss) or exploded:
         raise AdaptationDiverged(
-            f"adaptation diverged at step {step} (loss is {loss}); lower the learning rate"
+            f"adaptation diverged at step {step} (loss {loss:.3g}); lower the learning rate"
         )

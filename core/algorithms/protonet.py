@@ -108,11 +108,13 @@ class ProtoNet(Learner):
             protos = prototypes(emb, support_labels, n_way)
         weight = (2.0 * protos).requires_grad_(True)
         bias = (-protos.pow(2).sum(1)).requires_grad_(True)
+        initial = 0.0
         for step in range(steps + 1):
             logits = emb @ weight.T + bias
             loss = F.cross_entropy(logits, support_labels)
-            loss_value = float(loss)
-            check_finite(loss_value, step)
+            loss_value = loss.item()
+            initial = loss_value if step == 0 else initial
+            check_finite(loss_value, step, initial)
             probs = None
             if query_emb is not None:
                 with torch.no_grad():

@@ -1,0 +1,73 @@
+"""Checkpoint round trip and clear errors for missing, truncated, foreign and hostile files."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from core.algorithms import build_learner
+from core.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_file, save_checkpoint
+
+
+def test_round_trip_keeps_weights_config_and_metadata(tmp_path):
+    learner = build_learner("protonet", {"adapt_steps": 3})
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, learner, {"split": "vinyals", "metrics": {"acc": 0.5}})
+    loaded = load_checkpoint(path)
+    assert loaded.learner.config == learner.config
+    assert loaded.metadata["metrics"] == {"acc": 0.5}
+    for k, v in learner.state_dict().items():
+        assert torch.equal(loaded.learner.state_dict()[k], v)
+    assert not list(tmp_path.glob("*.tmp")), "atomic write left its temporary file"
+
+
+def test_missing_truncated_foreign_and_hostile_files(tmp_path):
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, build_learner("protonet"), {})
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    text = tmp_path / "text.pt"
+    text.write_text("not a checkpoint")
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, (f"open({str(tmp_path / 'pwned')!r}, 'w').write('pwned')",))
+
+    hostile = tmp_path / "hostile.pt"
+    with hostile.open("wb") as fh:
+        pickle.dump({"format": "metagui-checkpoint", "payload": Evil()}, fh)
+    hostile_zip = tmp_path / "hostile_zip.pt"
+    torch.save({"format": "metagui-checkpoint", "payload": Evil()}, hostile_zip)
+
+    cases = {
+        tmp_path / "missing.pt": "no such",
+        truncated: "truncated or corrupt",
+        foreign: "not a metagui checkpoint",
+        text: "not a readable checkpoint",
+        hostile: "refused|not a readable",
+        hostile_zip: "refused",
+    }
+    for path, message in cases.items():
+        with pytest.raises(CheckpointError, match=message) as info:
+            load_checkpoint(path)
+        assert str(path.name) in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "pwned").exists(), "loading executed code from the file"
+
+
+def test_weights_that_do_not_fit_and_future_versions(tmp_path):
+    path = tmp_path / "bad.pt"
+    learner = build_learner("protonet")
+    save_checkpoint(path, learner, {})
+    payload = read_checkpoint_file(path)
+    payload["config"]["hidden"] = 32  # weights are for 64 channels
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(path)
+    payload["format_version"] = 99
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="newer"):
+        load_checkpoint(path)

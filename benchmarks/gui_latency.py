@@ -50,6 +50,7 @@ def glyph(rng: np.random.Generator, shape: np.ndarray) -> Drawing:
 class Bench:
     def __init__(self, app: QApplication, window: MainWindow) -> None:
         self.app, self.w = app, window
+        self.phases: list[tuple[float, float, float, float]] = []
 
     def wait_until(self, cond, timeout: float = 30.0) -> None:
         end = time.perf_counter() + timeout
@@ -86,7 +87,17 @@ class Bench:
         )
         version = self.w._query_version
         self.wait_until(lambda: self.w.shown_query_version >= version)
-        return time.perf_counter() - start
+        end = time.perf_counter()
+        job = self.w.last_job
+        self.phases.append(
+            (
+                job.submitted_at - start,
+                job.started_at - job.submitted_at,
+                job.ended_at - job.started_at,
+                end - job.ended_at,
+            )
+        )
+        return end - start
 
     def add_example(self, drawing: Drawing, index: int) -> float:
         """ "Add to class" with a query present; return seconds to bars after re-adaptation."""
@@ -164,7 +175,9 @@ def main() -> int:
 
     for _ in range(5):  # warm-up
         bench.query_stroke(rng)
+    bench.phases.clear()
     penup = [bench.query_stroke(rng) for _ in range(args.trials)]
+    phases = np.median(np.array(bench.phases), axis=0) * 1000
 
     readapt = []
     for t in range(max(10, args.trials // 5)):
@@ -212,6 +225,10 @@ def main() -> int:
     print(
         f"query pen-up -> bars updated   ({len(penup)} strokes): median {pct(penup, 50):.1f} ms, "
         f"p95 {pct(penup, 95):.1f} ms, max {pct(penup, 100):.1f} ms   [target p95 <= 50 ms]"
+    )
+    print(
+        f"  median phases (ms): GUI pen-up to job {phases[0]:.1f}, queue wait {phases[1]:.1f}, "
+        f"worker (preprocess + classify) {phases[2]:.1f}, signal to bars drawn {phases[3]:.1f}"
     )
     print(
         f"add example -> re-adapted bars ({len(readapt)} adds):    "

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self._truth: int | None = None  # true class of a sampled query
         self._latest: dict[str, int] = {}  # kind -> newest job id; older results are ignored
         self._losses: tuple[list[int], list[float]] = ([], [])
+        self._losses_dirty = False
         self._probs: np.ndarray | None = None  # (n_query, n_way) shown in the bars
         self._probs_names: tuple[str, ...] = ()
         self._probs_query_version = -1
@@ -610,6 +611,7 @@ class MainWindow(QMainWindow):
     def _submit(self, thread: JobThread, kind: str, run, context) -> Job:
         job = Job(kind, run, context)
         self._latest[kind] = job.id
+        self.last_job = job
         return thread.submit(job)
 
     def _is_current(self, job: Job) -> bool:
@@ -624,6 +626,7 @@ class MainWindow(QMainWindow):
                 self.loss_plot.begin()
             self._losses[0].append(record.step)
             self._losses[1].append(record.loss)
+            self._losses_dirty = True
             if record.probs is not None and job.context["query_version"] == self._query_version:
                 self._probs, self._probs_names = record.probs, job.context["names"]
                 self._probs_query_version = job.context["query_version"]
@@ -645,7 +648,7 @@ class MainWindow(QMainWindow):
             )
             if self.banner.level == "error" and "diverged" in self.banner.text():
                 self.banner.clear_message()
-            self._plot_throttle.flush()
+            self._plot_throttle.now()  # the final state at once, not throttled
             if job.context["query_version"] != self._query_version:
                 self.request_prediction()  # the query changed during adaptation
             elif last.probs is None:
@@ -655,7 +658,7 @@ class MainWindow(QMainWindow):
             if job.context["query_version"] == self._query_version:
                 self._probs, self._probs_names = last.probs, job.context["names"]
                 self._probs_query_version = job.context["query_version"]
-                self._plot_throttle.request()
+                self._plot_throttle.now()
             else:
                 self.request_prediction()
         elif job.kind == "load":
@@ -689,7 +692,9 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------------------------------
     # plots
     def _update_plots(self) -> None:
-        self.loss_plot.set_latest(*self._losses)
+        if self._losses_dirty:
+            self._losses_dirty = False
+            self.loss_plot.set_latest(*self._losses)
         self._show_bars()
 
     def _show_bars(self) -> None:

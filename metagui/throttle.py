@@ -36,6 +36,11 @@ class Throttle(QObject):
             self._timer.stop()
             self._fire()
 
+    def now(self) -> None:
+        """Run the update now (a final result), cancelling a scheduled one."""
+        self._timer.stop()
+        self._fire()
+
     def _fire(self) -> None:
         self._last = time.perf_counter()
         self._callback()

@@ -31,6 +31,7 @@ class Job:
     id: int = field(default_factory=lambda: next(_ids))
     submitted_at: float = field(default_factory=time.perf_counter)
     started_at: float = 0.0
+    ended_at: float = 0.0
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def cancel(self) -> None:
@@ -139,6 +140,7 @@ class JobThread(QThread):
             close = getattr(records, "close", None)
             if close is not None:
                 close()
+        job.ended_at = time.perf_counter()
         if job.is_cancelled:
             self.cancelled.emit(job)
         else:

@@ -109,7 +109,7 @@ class ClassRow(QFrame):
         self.name.setAccessibleName(f"Name of class {index + 1}")
         self.name.setToolTip("Class name: click to edit")
         self.count = QLabel()
-        self.count.setMinimumWidth(70)
+        self.count.setMinimumWidth(34)
         self.add_drawing = QPushButton("✚ Drawing")
         self.add_drawing.setObjectName(f"addDrawing{index}")
         self.add_drawing.setAccessibleName(f"Add the drawing to class {index + 1}")
@@ -145,8 +145,9 @@ class ClassRow(QFrame):
         if self.name.text() != task_class.name and not self.name.hasFocus():
             self.name.setText(task_class.name)
         n = len(task_class.examples)
-        self.count.setText(f"{n} example{'s' if n != 1 else ''}")
-        self.count.setStyleSheet("" if n else "color: #c0392b;")
+        self.count.setText("empty" if n == 0 else f"×{n}")
+        self.count.setToolTip(f"{n} example{'s' if n != 1 else ''}")
+        self.count.setStyleSheet("color: #c0392b; font-weight: bold;" if n == 0 else "color: #555;")
         self.examples.show_class(task_class)
 
     def mousePressEvent(self, event) -> None:

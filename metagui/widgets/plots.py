@@ -33,6 +33,7 @@ class LossPlot(pg.PlotWidget):
         self.setLabel("bottom", "adaptation step")
         self.setLabel("left", "loss (log scale)")
         self.setLogMode(y=True)
+        self.getAxis("left").enableAutoSIPrefix(False)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMenuEnabled(False)
         self.getPlotItem().setMouseEnabled(x=False, y=False)
@@ -74,8 +75,9 @@ class LossPlot(pg.PlotWidget):
             shown = np.maximum(self._latest[1], LOSS_FLOOR)
             self._curves[self._order[-1]].setData(np.asarray(steps), shown)
             if len(losses):
+                note = " (fit at step 0)" if max(losses) < 1e-6 else ""
                 self.setTitle(
-                    f"Inner-loop loss (support set): {losses[0]:.3g} → {losses[-1]:.3g}",
+                    f"Inner-loop loss on the support set: {losses[0]:.3g} → {losses[-1]:.3g}{note}",
                     size="11pt",
                 )
 
@@ -103,11 +105,11 @@ class ProbabilityPlot(pg.PlotWidget):
         self.setYRange(0, 1.15, padding=0)
         self.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.25, 0.5, 0.75, 1.0)]])
         self.showGrid(y=True, alpha=0.2)
+        self.probs = np.array([])
+        self.names: tuple[str, ...] = ()
         self._bars = pg.BarGraphItem(x=[], height=[], width=0.7, brushes=[])
         self.addItem(self._bars)
         self._labels: list[pg.TextItem] = []
-        self.probs = np.array([])
-        self.names: tuple[str, ...] = ()
         font = QFont()
         font.setPointSize(10)
         self.getAxis("bottom").setStyle(tickFont=font)
@@ -134,7 +136,8 @@ class ProbabilityPlot(pg.PlotWidget):
             brushes.append(pg.mkBrush(colour))
             pens.append(pg.mkPen("#111111", width=2.5) if i == winner else pg.mkPen(None))
         self._bars.setOpts(x=np.arange(n), height=probs, brushes=brushes, pens=pens)
-        ticks = [(i, self._short(name, n)) for i, name in enumerate(self.names)]
+        chars = max(4, int(self.getPlotItem().vb.width() / max(n, 1) / 7.5))
+        ticks = [(i, self._short(name, chars)) for i, name in enumerate(self.names)]
         self.getAxis("bottom").setTicks([ticks])
         self.setXRange(-0.6, max(n, 2) - 0.4, padding=0)
         for i, item in enumerate(self._labels):
@@ -149,6 +152,10 @@ class ProbabilityPlot(pg.PlotWidget):
         self.updated.emit()
 
     @staticmethod
-    def _short(name: str, n: int) -> str:
-        limit = max(6, 60 // max(n, 1))
+    def _short(name: str, limit: int) -> str:
         return name if len(name) <= limit else name[: limit - 1] + "…"
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if getattr(self, "_bars", None) is not None and self.names:  # re-fit the names
+            self.show_probs(self.probs if self.probs.any() else None, self.names)

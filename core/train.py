@@ -147,12 +147,20 @@ class Trainer:
 
 
 def _add_dataclass_args(group, cls, defaults: bool) -> None:
+    """One flag per dataclass field: ``--field-name``; bool fields become ``--x/--no-x``;
+    ``metadata["choices"]`` restricts the values."""
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
-        kind = f.type if isinstance(f.type, type) else {"int": int, "float": float}.get(f.type, str)
+        type_name = f.type if isinstance(f.type, str) else f.type.__name__
+        kind = {"int": int, "float": float}.get(type_name, str)
         help_text = f"{f.metadata.get('help', '')} (default {f.default})"
         default = f.default if defaults else None
-        if f.name == "algorithm":
+        if type_name == "bool":
+            action = argparse.BooleanOptionalAction
+            group.add_argument(flag, action=action, default=default, help=help_text)
+        elif "choices" in f.metadata:
+            group.add_argument(flag, choices=f.metadata["choices"], default=default, help=help_text)
+        elif f.name == "algorithm":
             group.add_argument(flag, choices=list(ALGORITHMS), default=default, help=help_text)
         elif f.name == "split":
             group.add_argument(flag, choices=SPLITS, default=default, help=help_text)

@@ -60,7 +60,7 @@ class MatchingConfig:
     fce: bool = field(
         default=False,
         metadata={
-            "help": "full-context embeddings: true/false (bidirectional LSTM over the support "
+            "help": "full-context embeddings (bidirectional LSTM over the support "
             "set, attention LSTM for queries; the paper's Omniglot results use false)"
         },
     )

@@ -56,14 +56,16 @@ class RelationConfig:
         default="mse",
         metadata={
             "help": "mse: squared error of relation scores vs one-hot targets (paper); "
-            "ce: cross-entropy on the softmax of relation logits"
+            "ce: cross-entropy on the softmax of relation logits",
+            "choices": LOSSES,
         },
     )
     class_pooling: str = field(
         default="mean",
         metadata={
             "help": "combine a class's support feature maps by mean (robust to unequal "
-            "shots) or sum (paper); identical for 1 shot"
+            "shots) or sum (paper); identical for 1 shot",
+            "choices": CLASS_POOLINGS,
         },
     )
 

@@ -1,0 +1,148 @@
+"""End-to-end CLI tests: train (and resume exactly), evaluate, predict, bad input -> exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from core import evaluate, predict, train
+from core.checkpoint import load_checkpoint
+
+TINY_TRAIN = [
+    "--ways", "5", "--shots", "2", "--queries", "2", "--val-ways", "5",
+    "--val-every", "2", "--val-episodes", "4", "--threads", "1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    args = ["--episodes", "4", "--data-root", str(tiny_root), "--out", str(out), *TINY_TRAIN]
+    assert train.main(args) == 0
+    return out
+
+
+def test_train_writes_checkpoints_logs_and_config(trained):
+    assert {p.name for p in trained.iterdir()} >= {
+        "best.pt",
+        "last.pt",
+        "config.json",
+        "metrics.csv",
+    }
+    ckpt = load_checkpoint(trained / "best.pt")
+    assert ckpt.training_state is None
+    meta = ckpt.metadata
+    assert meta["split"] == "vinyals" and meta["subset"] == "train"
+    assert meta["train_command"].startswith("python -m core.train --episodes 4")
+    assert "val_accuracy" in meta["metrics"] and meta["input_size"] == 28
+    rows = (trained / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,kind") and any(",val," in r for r in rows)
+    assert load_checkpoint(trained / "last.pt").training_state["step"] == 4
+
+
+def test_resume_continues_exactly(tiny_root, tmp_path):
+    common = ["--data-root", str(tiny_root), *TINY_TRAIN]
+    assert train.main(["--episodes", "4", "--out", str(tmp_path / "a"), *common]) == 0
+    assert train.main(["--episodes", "2", "--out", str(tmp_path / "b"), *common]) == 0
+    assert train.main(["--episodes", "4", "--resume", "--out", str(tmp_path / "b"), *common]) == 0
+    a = load_checkpoint(tmp_path / "a" / "last.pt")
+    b = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert b.training_state["step"] == 4
+    for k, v in a.learner.state_dict().items():
+        assert torch.equal(v, b.learner.state_dict()[k]), f"{k} differs after resume"
+
+
+def test_resume_without_a_run_fails_clearly(tmp_path, capsys):
+    assert train.main(["--resume", "--out", str(tmp_path), "--data-root", str(tmp_path)]) == 2
+    assert "cannot resume" in capsys.readouterr().err
+
+
+def test_evaluate_json(trained, tiny_root, capsys):
+    args = ["--checkpoint", str(trained / "best.pt"), "--ways", "5", "--shots", "1"]
+    args += ["--queries", "3", "--episodes", "5", "--data-root", str(tiny_root), "--json"]
+    assert evaluate.main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["episodes"] == 5 and 0.0 <= doc["accuracy"] <= 1.0 and doc["ci95"] >= 0
+    assert doc["ways"] == 5 and doc["algorithm"] == "protonet"
+
+
+def test_evaluate_refuses_overlapping_characters(trained, tiny_root, capsys):
+    # vinyals/train holds characters of the evaluation alphabets that lake/test tests on
+    args = ["--checkpoint", str(trained / "best.pt"), "--split", "lake", "--within-alphabet"]
+    args += ["--ways", "3", "--queries", "1", "--episodes", "2", "--data-root", str(tiny_root)]
+    assert evaluate.main(args) == 2
+    assert "refusing" in capsys.readouterr().err
+    assert evaluate.main([*args, "--allow-overlap"]) == 0
+    assert "not a fair test" in capsys.readouterr().err
+
+
+def _glyph(path, points):
+    img = Image.new("RGB", (64, 48), "white")
+    ImageDraw.Draw(img).line(points, fill="black", width=4)
+    img.save(path)
+
+
+def test_predict_on_my_own_folders(trained, tmp_path, capsys):
+    shapes = {"slash": [(5, 40), (55, 5)], "dash": [(5, 24), (58, 24)], "bar": [(30, 3), (30, 45)]}
+    for name, pts in shapes.items():
+        (tmp_path / "support" / name).mkdir(parents=True)
+        for i in range(2):
+            _glyph(tmp_path / "support" / name / f"{i}.png", [(x + i, y) for x, y in pts])
+    (tmp_path / "query").mkdir()
+    _glyph(tmp_path / "query" / "q.jpg", shapes["dash"])
+    (tmp_path / "query" / "broken.png").write_bytes(b"\x89PNG garbage")
+    args = ["--checkpoint", str(trained / "best.pt"), "--support", str(tmp_path / "support")]
+    assert predict.main([*args, "--query", str(tmp_path / "query"), "--json"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["classes"] == ["bar", "dash", "slash"]
+    (row,) = doc["predictions"]
+    assert row["file"].endswith("q.jpg")
+    assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
+    assert [s["file"].endswith("broken.png") for s in doc["skipped"]] == [True]
+    assert "broken.png" in captured.err
+    # plain-text output names the file and the label
+    assert predict.main([*args, "--query", str(tmp_path / "query" / "q.jpg")]) == 0
+    assert "q.jpg: " in capsys.readouterr().out
+
+
+def test_predict_bad_folders_exit_2(trained, tmp_path, capsys):
+    (tmp_path / "support" / "only").mkdir(parents=True)
+    _glyph(tmp_path / "support" / "only" / "a.png", [(5, 5), (40, 40)])
+    (tmp_path / "support" / "empty").mkdir()
+    args = ["--checkpoint", str(trained / "best.pt"), "--support", str(tmp_path / "support")]
+    assert predict.main([*args, "--query", str(tmp_path / "support" / "only")]) == 2
+    assert "'empty'" in capsys.readouterr().err
+    assert predict.main([*args, "--query", str(tmp_path / "nowhere")]) == 2
+
+
+def test_bad_checkpoint_and_bad_flags_exit_2(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_text("nope")
+    run = [sys.executable, "-m", "core.evaluate", "--checkpoint", str(bad)]
+    result = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "bad.pt" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "core.train", "--algorithm", "nope"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "unknown algorithm" in result.stderr
+    assert (
+        train.main(["--episodes", "0", "--out", str(tmp_path), "--data-root", str(tmp_path)]) == 2
+    )
+
+
+def test_help_explains_every_flag():
+    result = subprocess.run(
+        [sys.executable, "-m", "core.train", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0
+    for flag in ("--resume", "--seed", "--data-root", "--adapt-steps", "--ways", "--device"):
+        assert flag in result.stdout

@@ -167,7 +167,7 @@ def test_inner_loop_and_first_order_gradient_on_a_quadratic_toy():
                 create_graph=create_graph,
             )
         )
-        assert [float(s.loss) for s in states] == pytest.approx(
+        assert [float(s.loss.detach()) for s in states] == pytest.approx(
             [a / 2 * (0.8**i * (w0 - c)) ** 2 for i in range(k + 1)]
         )
         final = states[-1].fast["w"]

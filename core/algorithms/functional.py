@@ -43,6 +43,7 @@ Update = Callable[[Params, Sequence[torch.Tensor], int], Params]
 BLOCKS = 4
 BN_EPS = 1e-5
 HEAD_W, HEAD_B = "head.weight", "head.bias"
+CHANNELS_LAST = torch.channels_last
 
 
 def block_names(i: int) -> tuple[str, str, str, str]:
@@ -73,7 +74,11 @@ def features(params: Mapping[str, torch.Tensor], images: torch.Tensor, n_stats: 
     h = images.transpose(0, 1).reshape(n, -1, *images.shape[3:])
     for i in range(BLOCKS):
         cw, cb, bw, bb = (params[k] for k in block_names(i))
-        h = F.conv2d(h, cw.reshape(-1, *cw.shape[2:]), cb.reshape(-1), padding=1, groups=tasks)
+        cw = cw.reshape(-1, *cw.shape[2:]).contiguous(memory_format=CHANNELS_LAST)
+        h = F.conv2d(h, cw, cb.reshape(-1), padding=1, groups=tasks)
+        # A 1-channel input is both NCHW and NHWC, so the first conv returns NCHW; NHWC makes
+        # BatchNorm ~4x and max-pooling ~10x faster on this CPU (benchmarks/maml_speed.py).
+        h = h.contiguous(memory_format=CHANNELS_LAST)
         h = _batch_norm(h, bw.reshape(-1), bb.reshape(-1), n_stats)
         h = F.relu(F.max_pool2d(h, 2))  # == max_pool(relu(h)), on 4x fewer elements
     return h.reshape(n, tasks, -1).transpose(0, 1)
@@ -245,11 +250,13 @@ class GradientLearner(Learner):
     """Conv-4 and a shared head row, adapted functionally by gradient steps.
 
     Subclasses set ``name`` and implement ``adapt``/``meta_loss`` on top of ``task_weights``,
-    ``features``/``logits`` and ``inner_loop``. ``batch_tasks`` (default True) runs the tasks of
-    a meta-batch together through grouped convolutions; False loops over them (benchmarks).
+    ``features``/``logits`` and ``inner_loop``. ``batch_tasks`` runs the tasks of a meta-batch
+    together through grouped convolutions instead of one after the other: the same
+    meta-gradient (tested), but grouped convolutions are slower than plain ones on CPU
+    (benchmarks/maml_speed.py), so it is off by default; it may pay off on a GPU.
     """
 
-    batch_tasks: bool = True
+    batch_tasks: bool = False
 
     def __init__(self, config: Any) -> None:
         super().__init__()

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from core.checkpoint import Checkpoint
 from core.device import available_devices
-from metagui import jobs, refcount_guard
+from metagui import jobs
 from metagui.checkpoints import checkpoint_dir, data_status, shipped_checkpoints
 from metagui.session import Drawing, Example, Session, SupportError, TaskClass
 from metagui.throttle import Debounce, Throttle
@@ -64,7 +64,6 @@ class MainWindow(QMainWindow):
 
     def __init__(self, checkpoint: Path | None = None, class_names=("A", "B", "C")) -> None:
         super().__init__()
-        refcount_guard.install()
         self.setObjectName("mainWindow")
         self.setWindowTitle("metagui: teach a few-shot learner by drawing")
         self.session = Session(class_names)

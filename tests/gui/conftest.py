@@ -20,15 +20,6 @@ SHIPPED = REPO / "assets" / "checkpoints" / "protonet-omniglot.pt"
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _refcount_guard(qapp):
-    """PySide6 6.12.0 on Python 3.11 loses references to None/True (see
-    metagui/refcount_guard.py); without the guard a long test run can abort."""
-    from metagui import refcount_guard
-
-    refcount_guard.install()
-
-
 @pytest.fixture(autouse=True)
 def _no_dangling_qthreads(monkeypatch):
     """Fail a test that leaves a QThread running (as napari's ``_dangling_qthreads`` does)."""

@@ -307,9 +307,11 @@ class GradientLearner(Learner):
     ) -> Iterator[AdaptStep]:
         """Turn inner-loop states (whose ``out`` is ``(support_logits, query_logits|None)``) into
         ``AdaptStep`` records carrying a ``FastClassifier``."""
+        initial = None
         for state in states:
             loss = float(state.loss.detach())
-            check_finite(loss, state.step)
+            check_finite(loss, state.step, initial)
+            initial = loss if initial is None else initial
             sup_logits, query_logits = state.out
             probs = None if query_logits is None else torch.softmax(query_logits.detach(), -1)
             params = {**fixed, **{k: v.detach() for k, v in state.fast.items()}}

@@ -129,3 +129,15 @@ def check_finite(loss: float, step: int, initial: float | None = None) -> None:
         raise AdaptationDiverged(
             f"adaptation diverged at step {step} (loss {loss:.3g}); lower the learning rate"
         )
+
+
+def parse_bool(value: object, name: str) -> bool:
+    """A config flag given as a bool or, from the command line, as true/false/1/0/yes/no."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {value!r}")

@@ -113,18 +113,6 @@ def correct(logits: torch.Tensor, labels: torch.Tensor) -> int:
     return int((logits.argmax(-1) == labels).sum())
 
 
-def parse_bool(value: object, name: str) -> bool:
-    """A config flag given as a bool or, from the command line, as true/false/1/0/yes/no."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{name} must be true or false, not {value!r}")
-
-
 def check_inner(steps: int, lr: float, adapt_steps: int) -> None:
     """Raise ValueError with a one-line reason for unusable inner-loop settings."""
     if steps < 1:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from core.algorithms.base import parse_bool
 from core.algorithms.functional import (
     GradientLearner,
     Params,
@@ -25,7 +26,6 @@ from core.algorithms.functional import (
     inner_loop,
     last,
     logits,
-    parse_bool,
     sgd,
     task_losses,
 )
@@ -46,7 +46,7 @@ class MAMLConfig:
     )
     first_order: bool = field(
         default=False,
-        metadata={"help": "drop second-order terms of the meta-gradient (FOMAML): true/false"},
+        metadata={"help": "drop second-order terms of the meta-gradient (FOMAML)"},
     )
 
     def __post_init__(self) -> None:
@@ -58,7 +58,7 @@ class MAMLConfig:
 class FOMAMLConfig(MAMLConfig):
     first_order: bool = field(
         default=True,
-        metadata={"help": "drop second-order terms of the meta-gradient (FOMAML): true/false"},
+        metadata={"help": "drop second-order terms of the meta-gradient (FOMAML)"},
     )
 
 

@@ -33,24 +33,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.algorithms.base import AdaptStep, Learner, MetaLoss, check_finite, check_support
+from core.algorithms.base import (
+    AdaptStep,
+    Learner,
+    MetaLoss,
+    check_finite,
+    check_support,
+    parse_bool,
+)
 from core.data.episodes import Episode
 from core.models import Conv4
-
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
-
-
-def as_bool(value: object, name: str) -> bool:
-    """``value`` as a bool; accepts the strings the command line passes ("true", "0", ...)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"{name} must be true or false, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -76,7 +68,7 @@ class MatchingConfig:
     )
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "fce", as_bool(self.fce, "fce"))
+        object.__setattr__(self, "fce", parse_bool(self.fce, "fce"))
         if self.fce_steps < 1:
             raise ValueError("fce_steps must be at least 1")
         if not self.scale > 0:

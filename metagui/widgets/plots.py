@@ -77,7 +77,7 @@ class LossPlot(pg.PlotWidget):
             if len(losses):
                 note = " (fit at step 0)" if max(losses) < 1e-6 else ""
                 self.setTitle(
-                    f"Inner-loop loss on the support set: {losses[0]:.3g} → {losses[-1]:.3g}{note}",
+                    f"Support-set loss: {losses[0]:.3g} → {losses[-1]:.3g}{note}",
                     size="11pt",
                 )
 

@@ -301,6 +301,13 @@ class MainWindow(QMainWindow):
             self.settings.lr.setValue(float(lr))
         self.settings.steps.blockSignals(False)
         self.settings.lr.blockSignals(False)
+        stepped = checkpoint.learner.has_adapt_steps
+        for spin in (self.settings.steps, self.settings.lr):
+            spin.setEnabled(stepped)
+            tip = spin.property("usualToolTip") or spin.toolTip()
+            spin.setProperty("usualToolTip", tip)
+            note = f"{checkpoint.learner.name} adapts without gradient steps"
+            spin.setToolTip(tip if stepped else note)
         if self.banner.level == "error" and "checkpoint" in self.banner.text().lower():
             self.banner.clear_message()
         self.status_message.setText(f"Loaded {path.name}")
@@ -600,6 +607,8 @@ class MainWindow(QMainWindow):
                 context,
             )
         learner, steps, lr = self.checkpoint.learner, key[2], key[3]
+        if not learner.has_adapt_steps:
+            steps = lr = None
         return self._submit(
             self.model_thread,
             "adapt",

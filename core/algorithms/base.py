@@ -57,6 +57,8 @@ class Learner(nn.Module):
     """Base of all learners: holds the meta-trained weights and its frozen config dataclass."""
 
     name: str = ""
+    #: False for learners whose adaptation has no gradient steps (``steps``/``lr`` must be None).
+    has_adapt_steps: bool = True
 
     def adapt(
         self,

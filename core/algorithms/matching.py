@@ -161,6 +161,7 @@ class MatchingClassifier:
 
 class MatchingNetwork(Learner):
     name = "matching"
+    has_adapt_steps = False
 
     def __init__(self, config: MatchingConfig | None = None) -> None:
         super().__init__()

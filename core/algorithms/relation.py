@@ -204,6 +204,7 @@ class RelationClassifier:
 
 class RelationNetwork(Learner):
     name = "relation"
+    has_adapt_steps = False
 
     def __init__(self, config: RelationConfig | None = None) -> None:
         super().__init__()

@@ -318,3 +318,20 @@ def test_dropped_omniglot_images_are_classified_correctly(
     assert predicted == [0, 1, 2, 3, 4]
     assert window.prediction.text().startswith("→ E")
     window.close()
+
+
+@pytest.mark.parametrize("algorithm", ["matching", "relation", "maml"])
+def test_every_learner_family_adapts_in_the_window(qtbot, tmp_path, algorithm):
+    torch.manual_seed(0)
+    path = tmp_path / f"{algorithm}.pt"
+    save_checkpoint(path, build_learner(algorithm, {}), {"split": "vinyals"})
+    window = make_window(qtbot, path)
+    try:
+        stepped = window.checkpoint.learner.has_adapt_steps
+        assert window.settings.steps.isEnabled() == stepped
+        adapted(qtbot, window, lambda: teach(qtbot, window))
+        assert window.banner.level != "error", window.banner.text()
+        steps, _ = window.loss_plot.latest_data()
+        assert len(steps) == (window.settings.steps.value() + 1 if stepped else 1)
+    finally:
+        window.close()

@@ -9,7 +9,7 @@ Adaptation never mutates the learner's meta-trained weights.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -88,6 +88,21 @@ class Learner(nn.Module):
         out.loss.backward()
         optimizer.step()
         return out
+
+
+def episodes_loss(
+    episodes: Sequence[Episode],
+    logits_of: Callable[[Episode], torch.Tensor],
+    loss_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> MetaLoss:
+    """Mean of ``loss_of(query logits, query labels)`` over ``episodes``, and query accuracy."""
+    losses, correct, total = [], 0, 0
+    for ep in episodes:
+        logits = logits_of(ep)
+        losses.append(loss_of(logits, ep.query_labels))
+        correct += int((logits.argmax(1) == ep.query_labels).sum())
+        total += len(ep.query_labels)
+    return MetaLoss(torch.stack(losses).mean(), correct / max(total, 1))
 
 
 def check_support(support: torch.Tensor, labels: torch.Tensor) -> int:

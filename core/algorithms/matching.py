@@ -39,6 +39,7 @@ from core.algorithms.base import (
     MetaLoss,
     check_finite,
     check_support,
+    episodes_loss,
     parse_bool,
 )
 from core.data.episodes import Episode
@@ -196,13 +197,7 @@ class MatchingNetwork(Learner):
         )
 
     def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
-        losses, correct, total = [], 0, 0
-        for ep in episodes:
-            log_probs = self.episode_logits(ep)
-            losses.append(F.nll_loss(log_probs, ep.query_labels))
-            correct += int((log_probs.argmax(1) == ep.query_labels).sum())
-            total += len(ep.query_labels)
-        return MetaLoss(torch.stack(losses).mean(), correct / max(total, 1))
+        return episodes_loss(episodes, self.episode_logits, F.nll_loss)
 
     def adapt(
         self,

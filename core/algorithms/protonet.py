@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from core.algorithms.base import AdaptStep, Learner, MetaLoss, check_finite, check_support
+from core.algorithms.base import (
+    AdaptStep,
+    Learner,
+    MetaLoss,
+    check_finite,
+    check_support,
+    episodes_loss,
+)
 from core.data.episodes import Episode
 from core.models import Conv4
 
@@ -82,13 +89,7 @@ class ProtoNet(Learner):
         return proto_logits(emb[n_support:], protos)
 
     def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
-        losses, correct, total = [], 0, 0
-        for ep in episodes:
-            logits = self.episode_logits(ep)
-            losses.append(F.cross_entropy(logits, ep.query_labels))
-            correct += int((logits.argmax(1) == ep.query_labels).sum())
-            total += len(ep.query_labels)
-        return MetaLoss(torch.stack(losses).mean(), correct / max(total, 1))
+        return episodes_loss(episodes, self.episode_logits, F.cross_entropy)
 
     def adapt(
         self,

@@ -36,7 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.algorithms.base import AdaptStep, Learner, MetaLoss, check_finite, check_support
+from core.algorithms.base import (
+    AdaptStep,
+    Learner,
+    MetaLoss,
+    check_finite,
+    check_support,
+    episodes_loss,
+)
 from core.algorithms.protonet import prototypes
 from core.data.episodes import Episode
 from core.models.conv4 import conv_block
@@ -226,13 +233,10 @@ class RelationNetwork(Learner):
         return self.relation(maps[n_support:], classes)
 
     def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
-        losses, correct, total = [], 0, 0
-        for ep in episodes:
-            logits = self.episode_logits(ep)
-            losses.append(relation_loss(logits, ep.query_labels, self.config.loss))
-            correct += int((logits.argmax(1) == ep.query_labels).sum())
-            total += len(ep.query_labels)
-        return MetaLoss(torch.stack(losses).mean(), correct / max(total, 1))
+        def loss_of(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            return relation_loss(logits, labels, self.config.loss)
+
+        return episodes_loss(episodes, self.episode_logits, loss_of)
 
     def adapt(
         self,

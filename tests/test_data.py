@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_omniglot
+from tiny_omniglot import make_tiny_omniglot
 
 from core.data import omniglot as omniglot_module
 from core.data.episodes import EpisodeSpec, check_spec, episodes, sample_episode

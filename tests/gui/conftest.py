@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from gui_helpers import make_window
 
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QThread
@@ -66,17 +67,6 @@ def shipped_checkpoint() -> Path:
     if not SHIPPED.is_file():
         pytest.skip(f"the shipped checkpoint {SHIPPED.relative_to(REPO)} is absent")
     return SHIPPED
-
-
-def make_window(qtbot, checkpoint: Path | None):
-    from metagui.main_window import MainWindow
-
-    window = MainWindow(checkpoint=checkpoint)
-    qtbot.addWidget(window)
-    window.show()
-    if checkpoint is not None:
-        qtbot.waitUntil(lambda: window.checkpoint is not None, timeout=10_000)
-    return window
 
 
 @pytest.fixture

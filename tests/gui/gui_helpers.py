@@ -75,3 +75,14 @@ def extract_characters(root: Path, dest: Path, count: int, drawers: int) -> list
                 paths.append(path)
             out.append(paths)
     return out
+
+
+def make_window(qtbot, checkpoint: Path | None):
+    from metagui.main_window import MainWindow
+
+    window = MainWindow(checkpoint=checkpoint)
+    qtbot.addWidget(window)
+    window.show()
+    if checkpoint is not None:
+        qtbot.waitUntil(lambda: window.checkpoint is not None, timeout=10_000)
+    return window

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_window
-from gui_helpers import draw, drop_files, extract_characters, line
+from gui_helpers import draw, drop_files, extract_characters, line, make_window
 from PIL import Image
 from PySide6.QtWidgets import (
     QAbstractButton,

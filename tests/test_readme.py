@@ -6,7 +6,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _commands(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip().startswith("python3 -m venv")]
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line.startswith("python3 -m venv")]
 
 
 def test_ci_runs_the_readme_test_command():

@@ -14,6 +14,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import os
 import shlex
 import sys
 import time
@@ -296,6 +297,12 @@ def _loop(trainer: Trainer, out: Path, metadata: dict) -> int:
         }
         state = trainer.state_dict() if with_state else None
         save_checkpoint(out / name, trainer.learner, meta, state)
+        # Human-readable companion: config, metrics and provenance (not the character list).
+        summary = {k: v for k, v in meta.items() if k != "train_characters"}
+        summary["algorithm_config"] = dataclasses.asdict(trainer.learner.config)
+        tmp = out / f".{name}.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=2))
+        os.replace(tmp, out / Path(name).with_suffix(".json"))
 
     bar = tqdm(total=config.episodes, initial=trainer.step, desc=config.algorithm, disable=None)
     try:

@@ -28,12 +28,11 @@ def trained(tiny_root, tmp_path_factory):
 
 
 def test_train_writes_checkpoints_logs_and_config(trained):
-    assert {p.name for p in trained.iterdir()} >= {
-        "best.pt",
-        "last.pt",
-        "config.json",
-        "metrics.csv",
-    }
+    written = {p.name for p in trained.iterdir()}
+    assert written >= {"best.pt", "best.json", "last.pt", "config.json", "metrics.csv"}
+    summary = json.loads((trained / "best.json").read_text())
+    assert summary["step"] == load_checkpoint(trained / "best.pt").metadata["step"]
+    assert "val_accuracy" in summary["metrics"] and summary["algorithm_config"]["hidden"] == 64
     ckpt = load_checkpoint(trained / "best.pt")
     assert ckpt.training_state is None
     meta = ckpt.metadata

@@ -49,6 +49,20 @@ def setup_device(args: argparse.Namespace) -> torch.device:
         sys.exit(fail(str(exc)))
 
 
+def load_checkpoint_arg(args: argparse.Namespace):
+    """Resolve --device/--threads and load --checkpoint; exit 2 with a one-line reason if unusable.
+
+    Returns ``(checkpoint, device)``.
+    """
+    from core.checkpoint import CheckpointError, load_checkpoint
+
+    device = setup_device(args)
+    try:
+        return load_checkpoint(args.checkpoint, device), device
+    except CheckpointError as exc:
+        sys.exit(fail(str(exc)))
+
+
 def fail(message: str) -> int:
     """Print ``error: message`` (one line) on stderr and return exit code 2."""
     print(f"error: {message}", file=sys.stderr)

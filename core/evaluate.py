@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from core.algorithms import Learner, final_step
-from core.cli import add_data_args, add_device_args, fail, setup_device
+from core.cli import add_data_args, add_device_args, fail, load_checkpoint_arg
 from core.data.episodes import EpisodeSpec, episodes
 from core.data.splits import SPLITS, ClassBank, load_split
 
@@ -118,13 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from core.checkpoint import CheckpointError, load_checkpoint
-
-    device = setup_device(args)
-    try:
-        ckpt = load_checkpoint(args.checkpoint, device)
-    except CheckpointError as exc:
-        return fail(str(exc))
+    ckpt, device = load_checkpoint_arg(args)
     if args.episodes < 1:
         return fail("--episodes must be at least 1")
     spec = EpisodeSpec(

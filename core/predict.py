@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from core.algorithms import final_step
-from core.cli import add_device_args, fail, setup_device
+from core.cli import add_device_args, fail, load_checkpoint_arg
 from core.data.preprocess import ImageError, preprocess_file
 
 
@@ -89,13 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from core.checkpoint import CheckpointError, load_checkpoint
-
-    device = setup_device(args)
-    try:
-        ckpt = load_checkpoint(args.checkpoint, device)
-    except CheckpointError as exc:
-        return fail(str(exc))
+    ckpt, device = load_checkpoint_arg(args)
     size = ckpt.learner.config.input_size
     skipped: list[Skipped] = []
     try:

@@ -36,7 +36,7 @@ from metagui.session import Drawing, Example, Session, SupportError, TaskClass
 from metagui.throttle import Debounce, Throttle
 from metagui.widgets.canvas import DrawingCanvas
 from metagui.widgets.class_panel import ClassPanel
-from metagui.widgets.controls import MessageBanner, SettingsBar
+from metagui.widgets.controls import MessageBanner, SettingsBar, named
 from metagui.widgets.images import class_colour, tensor_to_qimage
 from metagui.widgets.plots import LossPlot, ProbabilityPlot
 from metagui.worker import Job, JobThread
@@ -48,14 +48,6 @@ IMAGE_FILTER = (
 LIVE_DELAY_MS, LIVE_MAX_WAIT_MS = 120, 250
 #: Plot updates at most every 50 ms.
 PLOT_INTERVAL_MS = 50
-
-
-def _named(widget, name: str, accessible: str, tip: str = ""):
-    widget.setObjectName(name)
-    widget.setAccessibleName(accessible)
-    if tip:
-        widget.setToolTip(tip)
-    return widget
 
 
 class MainWindow(QMainWindow):
@@ -130,19 +122,19 @@ class MainWindow(QMainWindow):
         classes_box = QGroupBox("1 · Classes (click a row to choose where drawings go)")
         QVBoxLayout(classes_box).addWidget(self.panel)
 
-        self.teach_canvas = _named(
+        self.teach_canvas = named(
             DrawingCanvas("Draw an example,\nthen press “Add to class”"),
             "teachCanvas",
             "Drawing canvas for class examples",
         )
-        self.pen_width = _named(
+        self.pen_width = named(
             QSlider(Qt.Orientation.Horizontal), "penWidthSlider", "Pen width", "Pen width"
         )
         self.pen_width.setRange(1, 10)
         self.pen_width.setValue(round(DrawingCanvas.DEFAULT_WIDTH * 105))
-        self.undo_button = _named(QPushButton("↶ Undo"), "undoStrokeButton", "Undo last stroke")
-        self.clear_button = _named(QPushButton("Clear"), "clearCanvasButton", "Clear the canvas")
-        self.add_button = _named(
+        self.undo_button = named(QPushButton("↶ Undo"), "undoStrokeButton", "Undo last stroke")
+        self.clear_button = named(QPushButton("Clear"), "clearCanvasButton", "Clear the canvas")
+        self.add_button = named(
             QPushButton("Add to class"),
             "addToClassButton",
             "Add the drawing to the selected class",
@@ -160,24 +152,24 @@ class MainWindow(QMainWindow):
         teach.addLayout(row)
         teach.addWidget(self.add_button)
 
-        self.query_canvas = _named(
+        self.query_canvas = named(
             DrawingCanvas("Draw a character\nto classify"), "queryCanvas", "Query canvas"
         )
-        self.query_undo = _named(QPushButton("↶ Undo"), "queryUndoButton", "Undo last query stroke")
-        self.query_clear = _named(QPushButton("Clear"), "queryClearButton", "Clear the query")
-        self.query_open = _named(
+        self.query_undo = named(QPushButton("↶ Undo"), "queryUndoButton", "Undo last query stroke")
+        self.query_clear = named(QPushButton("Clear"), "queryClearButton", "Clear the query")
+        self.query_open = named(
             QPushButton("Open images…"),
             "queryOpenButton",
             "Open query images",
             "Classify image files (or drop them on the query canvas)",
         )
-        self.classify_button = _named(
+        self.classify_button = named(
             QPushButton("Classify"),
             "classifyButton",
             "Classify the query",
             "Predictions also update by themselves while you draw",
         )
-        self.prediction = _named(QLabel(), "predictionLabel", "Prediction")
+        self.prediction = named(QLabel(), "predictionLabel", "Prediction")
         self.prediction.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.prediction.setWordWrap(True)
         self.prediction.setMinimumHeight(56)

@@ -22,7 +22,21 @@ def dropped_paths(mime) -> list[Path]:
     return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
 
 
-class DrawingCanvas(QWidget):
+class FileDropTarget:
+    """Mixin for a QWidget with a ``filesDropped(list[Path])`` signal: accepts dropped files."""
+
+    def dragEnterEvent(self, event) -> None:
+        if dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = dropped_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.filesDropped.emit(paths)
+
+
+class DrawingCanvas(FileDropTarget, QWidget):
     """Draw with the mouse or a tablet pen; ``strokeFinished`` on pen-up."""
 
     strokeMoved = Signal()  # the stroke being drawn grew (for live, debounced updates)
@@ -154,16 +168,6 @@ class DrawingCanvas(QWidget):
         elif kind == QEvent.Type.TabletRelease:
             self._end(event.position())
         event.accept()  # no synthesised mouse events
-
-    def dragEnterEvent(self, event) -> None:
-        if dropped_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        paths = dropped_paths(event.mimeData())
-        if paths:
-            event.acceptProposedAction()
-            self.filesDropped.emit(paths)
 
     # -- painting ----------------------------------------------------------------------------
     def paintEvent(self, event) -> None:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from metagui.session import Session, TaskClass
-from metagui.widgets.canvas import dropped_paths
+from metagui.widgets.canvas import FileDropTarget
 from metagui.widgets.images import class_colour, thumbnail
 
 THUMB = 48
@@ -86,7 +86,7 @@ class ExampleList(QListWidget):
         return max(1, (self.viewport().width() or 300) // (THUMB + 6))
 
 
-class ClassRow(QFrame):
+class ClassRow(FileDropTarget, QFrame):
     """One class: colour, name (editable in place), example count, actions, thumbnails."""
 
     pressed = Signal()
@@ -153,16 +153,6 @@ class ClassRow(QFrame):
     def mousePressEvent(self, event) -> None:
         self.pressed.emit()
         super().mousePressEvent(event)
-
-    def dragEnterEvent(self, event) -> None:
-        if dropped_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        paths = dropped_paths(event.mimeData())
-        if paths:
-            event.acceptProposedAction()
-            self.filesDropped.emit(paths)
 
     def set_selected(self, selected: bool) -> None:
         colour = class_colour(self.index).name()

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 OPEN_ITEM = "Open…"
 
 
-def _named(widget: QWidget, name: str, accessible: str, tip: str = "") -> QWidget:
+def named(widget: QWidget, name: str, accessible: str, tip: str = "") -> QWidget:
     widget.setObjectName(name)
     widget.setAccessibleName(accessible)
     if tip:
@@ -41,18 +41,18 @@ class SettingsBar(QFrame):
     def __init__(self, devices: list[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("settingsBar")
-        self.checkpoint = _named(
+        self.checkpoint = named(
             QComboBox(),
             "checkpointCombo",
             "Checkpoint",
             "Meta-trained model: the shipped checkpoints, or Open… any .pt file",
         )
         self.checkpoint.setMinimumWidth(230)
-        self.device = _named(QComboBox(), "deviceCombo", "Device", "Where the model runs")
+        self.device = named(QComboBox(), "deviceCombo", "Device", "Where the model runs")
         for name in devices:
             self.device.addItem(name.upper(), name)
         self.device.setCurrentIndex(self.device.findData("cpu"))
-        self.steps = _named(
+        self.steps = named(
             QSpinBox(),
             "stepsSpin",
             "Adaptation steps",
@@ -60,7 +60,7 @@ class SettingsBar(QFrame):
         )
         self.steps.setRange(0, 200)
         self.steps.setValue(10)
-        self.lr = _named(
+        self.lr = named(
             QDoubleSpinBox(),
             "lrSpin",
             "Adaptation learning rate",
@@ -71,18 +71,18 @@ class SettingsBar(QFrame):
         self.lr.setSingleStep(0.01)
         self.lr.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
         self.lr.setValue(0.01)
-        self.ways = _named(QSpinBox(), "waysSpin", "Ways of a sampled task", "Classes (N-way)")
+        self.ways = named(QSpinBox(), "waysSpin", "Ways of a sampled task", "Classes (N-way)")
         self.ways.setRange(2, 20)
         self.ways.setValue(5)
-        self.shots = _named(
+        self.shots = named(
             QSpinBox(), "shotsSpin", "Shots of a sampled task", "Examples per class (K-shot)"
         )
         self.shots.setRange(1, 10)
         self.shots.setValue(5)
-        self.sample = _named(
+        self.sample = named(
             QPushButton("Sample an Omniglot task"), "sampleTaskButton", "Sample an Omniglot task"
         )
-        self.restore = _named(
+        self.restore = named(
             QPushButton("↶ My classes"),
             "restoreClassesButton",
             "Restore my classes",

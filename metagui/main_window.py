@@ -623,7 +623,7 @@ class MainWindow(QMainWindow):
         if job.kind == "adapt":
             if record.step == 0:
                 self._losses = ([], [])
-                self.loss_plot.begin()
+                self.loss_plot.begin(record.total_steps)
             self._losses[0].append(record.step)
             self._losses[1].append(record.loss)
             self._losses_dirty = True
@@ -649,6 +649,7 @@ class MainWindow(QMainWindow):
             if self.banner.level == "error" and "diverged" in self.banner.text():
                 self.banner.clear_message()
             self._plot_throttle.now()  # the final state at once, not throttled
+            self.loss_plot.finish()
             if job.context["query_version"] != self._query_version:
                 self.request_prediction()  # the query changed during adaptation
             elif last.probs is None:

@@ -11,19 +11,29 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QGraphicsItem
 
 from metagui.widgets.images import class_colour
 
-pg.setConfigOptions(antialias=True, background="w", foreground="#333333")
+pg.setConfigOptions(antialias=False, background="w", foreground="#333333")
 
 #: Smallest loss drawn on the log axis.
 LOSS_FLOOR = 1e-12
 #: How many past adaptations stay visible (faded) behind the latest curve.
 KEPT_CURVES = 8
+LATEST_COLOUR = "#d62728"
+LATEST_PEN = pg.mkPen(LATEST_COLOUR, width=3)
+OLD_PEN = pg.mkPen(QColor(120, 130, 140, 200), width=1.5)
 
 
 class LossPlot(pg.PlotWidget):
-    """One curve per adaptation: support-set loss against the step; the latest highlighted."""
+    """One curve per adaptation: support-set loss against the step; the latest highlighted.
+
+    Drawing cost is kept to the curves: the axes are cached as pixmaps, the x range is fixed
+    for an adaptation (its step count is known when it begins) and the log-scale y range only
+    widens to whole decades, so axes and grid are re-rendered rarely. Nothing relayouts the
+    plot after it is built (the loss summary is a text item in the corner, not the title).
+    """
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -35,51 +45,97 @@ class LossPlot(pg.PlotWidget):
         self.setLogMode(y=True)
         self.getAxis("left").enableAutoSIPrefix(False)
         self.showGrid(x=True, y=True, alpha=0.25)
+        for name in ("left", "bottom"):
+            self.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.setMenuEnabled(False)
-        self.getPlotItem().setMouseEnabled(x=False, y=False)
-        self.getPlotItem().hideButtons()
-        self._curves = [self.plot([], []) for _ in range(KEPT_CURVES)]
+        plot = self.getPlotItem()
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.enableAutoRange(x=False, y=False)
+        self._curves = [self.plot([], [], antialias=False) for _ in range(KEPT_CURVES)]
         self._order: list[int] = []  # curve slots, oldest first; the last is the latest
         self._next = 0
         self._latest: tuple[np.ndarray, np.ndarray] = (np.array([]), np.array([]))
+        self._x_max = 0
+        self._decades: tuple[int, int] | None = None  # shown y range, log10 of the bounds
+        self._bounds: dict[int, tuple[int, int]] = {}  # curve slot -> its decades
+        self._summary = pg.TextItem("", anchor=(1, 0), color="#222222")
+        self._summary.setZValue(20)
+        self.addItem(self._summary, ignoreBounds=True)
+        self._set_ranges(10, (-2, 1))
 
-    def begin(self) -> None:
-        """Start a new curve for a new adaptation; older curves fade."""
+    def begin(self, total_steps: int = 0) -> None:
+        """Start a new curve for an adaptation of ``total_steps`` steps; older curves fade."""
         slot = self._next
         self._next = (self._next + 1) % KEPT_CURVES
         if slot in self._order:
             self._order.remove(slot)
         self._order.append(slot)
         self._curves[slot].setData([], [])
+        self._bounds.pop(slot, None)
         self._latest = (np.array([]), np.array([]))
-        n = len(self._order)
+        # restyle only the new latest curve and the one it replaces; older ones just fade
         for age, s in enumerate(reversed(self._order)):
             curve = self._curves[s]
             if age == 0:
-                curve.setPen(pg.mkPen("#d62728", width=3))
+                curve.opts["antialias"] = True
+                curve.setPen(LATEST_PEN)
                 curve.setSymbol("o")
                 curve.setSymbolSize(6)
-                curve.setSymbolBrush("#d62728")
+                curve.setSymbolBrush(LATEST_COLOUR)
                 curve.setSymbolPen(None)
                 curve.setZValue(10)
+                curve.setOpacity(1.0)
             else:
-                alpha = int(200 * (1 - age / max(n, 2)))
-                curve.setPen(pg.mkPen(QColor(120, 130, 140, max(alpha, 40)), width=1.5))
-                curve.setSymbol(None)
-                curve.setZValue(0)
+                if age == 1:
+                    curve.opts["antialias"] = False
+                    curve.setPen(OLD_PEN)
+                    curve.setSymbol(None)
+                    curve.setZValue(0)
+                curve.setOpacity(max(0.2, 1 - age / KEPT_CURVES))
+        self._summary.setText("")
+        kept = list(self._bounds.values())
+        decades = (min(b[0] for b in kept), max(b[1] for b in kept)) if kept else None
+        self._decades = None  # the range fits the kept curves again, then only widens
+        self._set_ranges(max(total_steps, 1), decades)
 
     def set_latest(self, steps: Sequence[int], losses: Sequence[float]) -> None:
-        if self._order:
-            # log axis: a loss of exactly 0 is drawn at the floor instead of vanishing
-            self._latest = (np.asarray(steps), np.asarray(losses, dtype=float))
-            shown = np.maximum(self._latest[1], LOSS_FLOOR)
-            self._curves[self._order[-1]].setData(np.asarray(steps), shown)
-            if len(losses):
-                note = " (fit at step 0)" if max(losses) < 1e-6 else ""
-                self.setTitle(
-                    f"Support-set loss: {losses[0]:.3g} → {losses[-1]:.3g}{note}",
-                    size="11pt",
-                )
+        if not self._order:
+            return
+        # log axis: a loss of exactly 0 is drawn at the floor instead of vanishing
+        self._latest = (np.asarray(steps), np.asarray(losses, dtype=float))
+        shown = np.maximum(self._latest[1], LOSS_FLOOR)
+        if len(shown):
+            self._cover(self._order[-1], shown, int(self._latest[0].max()))
+        self._curves[self._order[-1]].setData(self._latest[0], shown)
+
+    def finish(self) -> None:
+        """The latest adaptation ended: show its loss drop in the plot's corner."""
+        losses = self._latest[1]
+        if len(losses):
+            note = "\n(fit at step 0)" if losses.max() < 1e-6 else ""
+            self._summary.setText(f"loss {losses[0]:.3g} → {losses[-1]:.3g}{note}")
+
+    def _cover(self, slot: int, shown: np.ndarray, last_step: int) -> None:
+        """Widen the ranges (never narrow them mid-adaptation) to show ``shown``."""
+        low = int(np.floor(np.log10(shown.min())))
+        high = int(np.ceil(np.log10(shown.max())))
+        if high == low:
+            high += 1
+        self._bounds[slot] = (low, high)
+        if self._decades is not None:
+            low, high = min(low, self._decades[0]), max(high, self._decades[1])
+        self._set_ranges(max(self._x_max, last_step), (low, high))
+
+    def _set_ranges(self, x_max: int, decades: tuple[int, int] | None) -> None:
+        if x_max != self._x_max:
+            self._x_max = x_max
+            self.setXRange(0, x_max, padding=0.04)
+        if decades is not None and decades != self._decades:
+            self._decades = decades
+            self.setYRange(decades[0], decades[1], padding=0.02)  # log10 units
+        if self._decades is not None:
+            self._summary.setPos(self._x_max, self._decades[1])
 
     def latest_data(self) -> tuple[np.ndarray, np.ndarray]:
         """Steps and losses of the latest curve, as given (not log-transformed)."""
@@ -107,12 +163,15 @@ class ProbabilityPlot(pg.PlotWidget):
         self.showGrid(y=True, alpha=0.2)
         self.probs = np.array([])
         self.names: tuple[str, ...] = ()
+        self._ticks: list[tuple[int, str]] = []
         self._bars = pg.BarGraphItem(x=[], height=[], width=0.7, brushes=[])
         self.addItem(self._bars)
         self._labels: list[pg.TextItem] = []
         font = QFont()
         font.setPointSize(10)
         self.getAxis("bottom").setStyle(tickFont=font)
+        for name in ("left", "bottom"):
+            self.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def _label(self, i: int) -> pg.TextItem:
         while len(self._labels) <= i:
@@ -138,8 +197,10 @@ class ProbabilityPlot(pg.PlotWidget):
         self._bars.setOpts(x=np.arange(n), height=probs, brushes=brushes, pens=pens)
         chars = max(4, int(self.getPlotItem().vb.width() / max(n, 1) / 7.5))
         ticks = [(i, self._short(name, chars)) for i, name in enumerate(self.names)]
-        self.getAxis("bottom").setTicks([ticks])
-        self.setXRange(-0.6, max(n, 2) - 0.4, padding=0)
+        if ticks != self._ticks:  # axis re-rendering is the costly part of a repaint
+            self._ticks = ticks
+            self.getAxis("bottom").setTicks([ticks])
+            self.setXRange(-0.6, max(n, 2) - 0.4, padding=0)
         for i, item in enumerate(self._labels):
             item.setVisible(i < n and winner >= 0)
         for i in range(n):

@@ -14,6 +14,15 @@ import torch
 from core.algorithms.base import Learner, check_support
 from core.algorithms.protonet import prototypes
 
+#: Learners that classify by comparing embeddings, so that a map of the embedding space shows
+#: how they decide (gradient learners classify with adapted weights instead).
+METRIC_LEARNERS = ("protonet", "matching", "relation")
+
+
+def has_map(learner: Learner) -> bool:
+    """Whether ``embedding_map`` shows how ``learner`` classifies."""
+    return learner.name in METRIC_LEARNERS
+
 
 class EmbeddingMap(NamedTuple):
     """2-D coordinates: ``support`` ``(n_support, 2)``, ``centres`` ``(n_way, 2)`` (class means of

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,20 @@ from core.checkpoint import Checkpoint, load_checkpoint
 from core.data.episodes import EpisodeSpec, check_spec, sample_episode
 from core.data.preprocess import ImageError, load_image, preprocess_image
 from core.data.splits import ClassBank, load_split
+from core.embedding_map import embedding_map
 from metagui.session import Drawing, SupportSet, fit_size
+
+
+@dataclass(frozen=True)
+class MapUpdate:
+    """2-D embedding map of a support set (and query) as the GUI draws it; numpy on the CPU."""
+
+    support: np.ndarray  # (n_support, 2)
+    labels: np.ndarray  # (n_support,)
+    centres: np.ndarray  # (n_way, 2)
+    query: np.ndarray | None  # (n_query, 2)
+    explained: np.ndarray  # (2,) share of the support variance along each axis
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,7 @@ class AdaptUpdate:
     probs: np.ndarray | None
     classifier: Classifier
     elapsed: float
+    map: MapUpdate | None = None  # on the last step, when asked for
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,7 @@ class Prediction:
 
     probs: np.ndarray
     elapsed: float
+    map: MapUpdate | None = None  # when asked for
 
 
 def query_tensor(query: Drawing | Sequence[torch.Tensor], size: int) -> torch.Tensor | None:
@@ -60,8 +75,10 @@ def adapt(
     steps: int,
     lr: float,
     device: torch.device,
+    mapper: Callable[[], MapUpdate] | None = None,
 ) -> Iterator[AdaptUpdate]:
-    """Run ``learner.adapt`` on ``device``; one AdaptUpdate per step."""
+    """Run ``learner.adapt`` on ``device``; one AdaptUpdate per step. With ``mapper``, the
+    last one also carries the embedding map (computed after the timing)."""
     start = time.perf_counter()
     queries = query_tensor(query, learner.config.input_size)
     records = learner.adapt(
@@ -73,7 +90,7 @@ def adapt(
     )
     for record in records:
         probs = None if record.query_probs is None else record.query_probs.cpu().numpy()
-        yield AdaptUpdate(
+        update = AdaptUpdate(
             step=record.step,
             total_steps=record.total_steps,
             loss=record.loss,
@@ -82,19 +99,52 @@ def adapt(
             classifier=record.classifier,
             elapsed=time.perf_counter() - start,
         )
+        if mapper is not None and record.step == record.total_steps:
+            update = replace(update, map=mapper())
+        yield update
 
 
 def classify(
-    classifier: Classifier, query: Drawing | Sequence[torch.Tensor], size: int, device
+    classifier: Classifier,
+    query: Drawing | Sequence[torch.Tensor],
+    size: int,
+    device,
+    mapper: Callable[[], MapUpdate] | None = None,
 ) -> Iterator[Prediction]:
-    """Probabilities of the query under an adapted classifier (no re-adaptation needed)."""
+    """Probabilities of the query under an adapted classifier (no re-adaptation needed); with
+    ``mapper``, also the embedding map (computed after the timing)."""
     start = time.perf_counter()
     queries = query_tensor(query, size)
     if queries is None:
         return
     with torch.no_grad():
         probs = torch.softmax(classifier.logits(queries.to(device)), dim=1).cpu().numpy()
-    yield Prediction(probs, time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    yield Prediction(probs, elapsed, None if mapper is None else mapper())
+
+
+def embedding(
+    learner: Learner,
+    support: SupportSet,
+    query: Drawing | Sequence[torch.Tensor],
+    device: torch.device,
+) -> Iterator[MapUpdate]:
+    """PCA map of the learner's embeddings of ``support`` with the query projected onto it."""
+    queries = query_tensor(query, learner.config.input_size)
+    found = embedding_map(
+        learner,
+        support.images.to(device),
+        support.labels.to(device),
+        None if queries is None else queries.to(device),
+    )
+    yield MapUpdate(
+        support=found.support.cpu().numpy(),
+        labels=support.labels.cpu().numpy(),
+        centres=found.centres.cpu().numpy(),
+        query=None if found.query is None else found.query.cpu().numpy(),
+        explained=found.explained.cpu().numpy(),
+        names=support.names,
+    )
 
 
 def load(path: Path, device: torch.device) -> Iterator[Checkpoint]:

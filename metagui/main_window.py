@@ -24,12 +24,14 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QPushButton,
     QSlider,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from core.checkpoint import Checkpoint
 from core.device import available_devices
+from core.embedding_map import METRIC_LEARNERS, has_map
 from metagui import jobs
 from metagui.checkpoints import checkpoint_dir, data_status, shipped_checkpoints
 from metagui.session import Drawing, Example, Session, SupportError, TaskClass
@@ -37,6 +39,7 @@ from metagui.throttle import Debounce, Throttle
 from metagui.widgets.canvas import DrawingCanvas
 from metagui.widgets.class_panel import ClassPanel
 from metagui.widgets.controls import MessageBanner, SettingsBar, named
+from metagui.widgets.embedding_plot import EmbeddingPlot
 from metagui.widgets.images import class_colour, tensor_to_qimage
 from metagui.widgets.plots import LossPlot, ProbabilityPlot
 from metagui.worker import Job, JobThread
@@ -78,6 +81,7 @@ class MainWindow(QMainWindow):
         self._banks: dict = {}  # Omniglot test banks, filled on the data thread
         self.last_adaptation_s: float | None = None
         self._file_jobs = itertools.count()  # file jobs never cancel each other
+        self._map_context: dict | None = None  # support and query of the last prediction
 
         self.model_thread = JobThread("modelWorker", self)
         self.files_thread = JobThread("filesWorker", self)
@@ -188,8 +192,12 @@ class MainWindow(QMainWindow):
 
         self.bars = ProbabilityPlot()
         self.loss_plot = LossPlot()
-        for plot in (self.bars, self.loss_plot):
-            plot.setMinimumHeight(200)
+        self.map_plot = EmbeddingPlot()
+        self.model_tabs = named(QTabWidget(), "modelTabs", "Loss curve or embedding map")
+        self.model_tabs.addTab(self.loss_plot, "Inner-loop loss")
+        self.model_tabs.addTab(self.map_plot, "Embedding map")
+        self.model_tabs.setMinimumHeight(230)
+        self.bars.setMinimumHeight(200)
 
         centre = QWidget()
         grid = QGridLayout(centre)
@@ -199,7 +207,7 @@ class MainWindow(QMainWindow):
         grid.addWidget(classes_box, 2, 0, 2, 1)
         grid.addWidget(teach_box, 2, 1)
         grid.addWidget(query_box, 2, 2)
-        grid.addWidget(self.loss_plot, 3, 1)
+        grid.addWidget(self.model_tabs, 3, 1)
         grid.addWidget(self.bars, 3, 2)
         grid.setColumnStretch(0, 4)
         grid.setColumnStretch(1, 5)
@@ -248,6 +256,7 @@ class MainWindow(QMainWindow):
         self.query_clear.clicked.connect(self._clear_query)
         self.query_open.clicked.connect(self._open_query_files)
         self.classify_button.clicked.connect(self.request_prediction)
+        self.model_tabs.currentChanged.connect(lambda _i: self.request_map())
         QShortcut(QKeySequence(Qt.Key.Key_Return), self, lambda: self.add_drawing(p.selected))
         QShortcut(QKeySequence.StandardKey.Undo, self, self.teach_canvas.undo)
 
@@ -302,6 +311,15 @@ class MainWindow(QMainWindow):
             spin.setToolTip(tip if stepped else note)
         if self.banner.level == "error" and "checkpoint" in self.banner.text().lower():
             self.banner.clear_message()
+        self._map_context = None
+        metric = has_map(checkpoint.learner)
+        self.model_tabs.setCurrentWidget(self.map_plot if metric else self.loss_plot)
+        if not metric:
+            self.map_plot.show_message(
+                f"{checkpoint.learner.name} classifies with adapted weights, not by distances:\n"
+                "its story is the inner-loop loss. The map is drawn for\n"
+                f"the metric learners ({', '.join(METRIC_LEARNERS)})."
+            )
         self.status_message.setText(f"Loaded {path.name}")
         self._set_status_checkpoint()
         self._update_sample_button()
@@ -527,6 +545,7 @@ class MainWindow(QMainWindow):
         self._query_version += 1
         self._probs = None
         self._show_bars()
+        self.request_map()
 
     def set_query_files(self, paths: list) -> Job:
         size = self._input_size()
@@ -580,31 +599,42 @@ class MainWindow(QMainWindow):
             self._adapted = None
             self._probs = None
             self._show_bars()
+            self._map_context = None
+            if has_map(self.checkpoint.learner):
+                self.map_plot.show_message(f"No map yet: {exc}")
             return None
         if self.banner.level == "hint":
             self.banner.clear_message()
         key = self.support_key()
         query, size, device = self.query(), self._input_size(), self.device
-        context = {"key": key, "query_version": self._query_version, "names": support.names}
+        context = {
+            "key": key,
+            "query_version": self._query_version,
+            "names": support.names,
+            "support": support,
+            "query": query,
+        }
         if self._adapted is not None and self._adapted[0] == key:
             if not self.has_query():
                 self._probs = None
                 self._show_bars()
+                self.request_map(context)
                 return None
-            classifier = self._adapted[1]
+            classifier, mapper = self._adapted[1], self._mapper(context)
             return self._submit(
                 self.model_thread,
                 "classify",
-                lambda: jobs.classify(classifier, query, size, device),
+                lambda: jobs.classify(classifier, query, size, device, mapper),
                 context,
             )
         learner, steps, lr = self.checkpoint.learner, key[2], key[3]
         if not learner.has_adapt_steps:
             steps = lr = None
+        mapper = self._mapper(context)
         return self._submit(
             self.model_thread,
             "adapt",
-            lambda: jobs.adapt(learner, support, query, steps, lr, device),
+            lambda: jobs.adapt(learner, support, query, steps, lr, device, mapper),
             context,
         )
 
@@ -655,13 +685,17 @@ class MainWindow(QMainWindow):
             elif last.probs is None:
                 self._probs = None
                 self._show_bars()
+            self._show_map(job.context, last.map)
         elif job.kind == "classify" and last is not None:
             if job.context["query_version"] == self._query_version:
                 self._probs, self._probs_names = last.probs, job.context["names"]
                 self._probs_query_version = job.context["query_version"]
                 self._plot_throttle.now()
+                self._show_map(job.context, last.map)
             else:
                 self.request_prediction()
+        elif job.kind == "map" and last is not None:
+            self.map_plot.show_map(last, self._winner(last.names))
         elif job.kind == "load":
             self._checkpoint_loaded(job.context, last)
         elif job.kind == "sample" and isinstance(last, jobs.SampledTask):
@@ -683,12 +717,55 @@ class MainWindow(QMainWindow):
             self._problem(f"Adaptation failed: {message}. Your classes are unchanged.", "error")
         elif job.kind == "sample":
             self._problem(f"Could not sample an Omniglot task: {message}", "error")
+        elif job.kind == "map":
+            self.map_plot.show_message(f"No map: {message}")
         else:
             self._problem(message, "error")
 
     def _problem(self, text: str, level: str) -> None:
         self.banner.show_message(text, level)
         self.status_message.setText(text if level == "error" else "")
+
+    # ----------------------------------------------------------------------------------------
+    # embedding map
+    def _map_wanted(self) -> bool:
+        return (
+            self.checkpoint is not None
+            and has_map(self.checkpoint.learner)
+            and self.model_tabs.currentWidget() is self.map_plot
+        )
+
+    def _mapper(self, context: dict):
+        """What a prediction job calls to map its support set and query, when the map shows."""
+        if not self._map_wanted():
+            return None
+        learner, device = self.checkpoint.learner, self.device
+        support, query = context["support"], context["query"]
+        return lambda: next(jobs.embedding(learner, support, query, device))
+
+    def _show_map(self, context: dict, found: jobs.MapUpdate | None) -> None:
+        self._map_context = context
+        if found is not None:
+            self.map_plot.show_map(found, self._winner(found.names))
+
+    def request_map(self, context: dict | None = None) -> Job | None:
+        """Map the support set and query of ``context`` (default: the last prediction's) on its
+        own, e.g. when the map tab is opened or the query cleared."""
+        if context is not None:
+            self._map_context = context
+        context = self._map_context
+        if context is None or not self._map_wanted():
+            return None
+        if not self.has_query():
+            context = {**context, "query": []}
+        mapper = self._mapper(context)
+        return self._submit(self.model_thread, "map", lambda: iter([mapper()]), None)
+
+    def _winner(self, names: tuple[str, ...]) -> int | None:
+        probs = self._probs
+        if probs is None or probs.shape[1] != len(names) or not self.has_query():
+            return None
+        return int(np.argmax(probs[0]))
 
     # ----------------------------------------------------------------------------------------
     # plots

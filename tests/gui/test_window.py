@@ -66,7 +66,11 @@ def test_live_prediction_and_loss_curve(qtbot, window):
     steps, losses = window.loss_plot.latest_data()
     assert list(steps) == list(range(window.settings.steps.value() + 1))
     assert len(losses) == len(steps)
-    with qtbot.waitSignal(window.model_thread.finished_job, timeout=10_000) as blocker:
+    with qtbot.waitSignal(
+        window.model_thread.finished_job,
+        timeout=10_000,
+        check_params_cb=lambda job, _r: job.kind in ("adapt", "classify"),
+    ) as blocker:
         for stroke in SHAPES["bar"]:
             draw(qtbot, window.query_canvas, stroke)
     assert blocker.args[0].kind == "classify"  # support unchanged: no re-adaptation
@@ -332,5 +336,48 @@ def test_every_learner_family_adapts_in_the_window(qtbot, tmp_path, algorithm):
         assert window.banner.level != "error", window.banner.text()
         steps, _ = window.loss_plot.latest_data()
         assert len(steps) == (window.settings.steps.value() + 1 if stepped else 1)
+        metric = algorithm != "maml"
+        assert (window.model_tabs.currentWidget() is window.map_plot) == metric
+        if metric:  # a map of the 3 examples, their centres, no query yet
+            assert window.map_plot.current.support.shape == (3, 2)
+            assert window.map_plot.current.centres.shape == (3, 2)
+            assert window.map_plot.current.query is None
+        else:
+            assert window.map_plot.current is None
+            assert "inner-loop loss" in window.map_plot._note.toPlainText()
     finally:
         window.close()
+
+
+def test_embedding_map_follows_the_query_and_joins_it_to_the_predicted_class(qtbot, window):
+    assert window.model_tabs.currentWidget() is window.map_plot  # ProtoNet: a metric learner
+    adapted(qtbot, window, lambda: teach(qtbot, window, per_class=2))
+    first = window.map_plot.current
+    assert first.support.shape == (6, 2) and list(first.labels) == [0, 0, 1, 1, 2, 2]
+    assert first.names == ("A", "B", "C") and first.query is None
+    with qtbot.waitSignal(window.predictionShown, timeout=10_000):
+        for stroke in SHAPES["cross"]:
+            draw(qtbot, window.query_canvas, stroke)
+    qtbot.waitUntil(lambda: window.map_plot.current.query is not None)
+    shown = window.map_plot.current
+    assert shown.query.shape == (1, 2)
+    assert torch.allclose(torch.from_numpy(shown.support), torch.from_numpy(first.support))
+    assert window.map_plot.winner == int(window.bars.probs.argmax())
+    link = window.map_plot._link.getData()
+    assert list(link[0]) == [shown.query[0, 0], shown.centres[window.map_plot.winner, 0]]
+    # the loss tab hides the map: predictions stop computing it
+    window.model_tabs.setCurrentWidget(window.loss_plot)
+    with qtbot.waitSignal(window.model_thread.finished_job, timeout=10_000) as blocker:
+        window.request_prediction()
+    assert blocker.args[1].map is None
+    window._clear_query()  # opening the map again maps the support without the query
+    with qtbot.waitSignal(window.model_thread.finished_job, timeout=10_000) as blocker:
+        window.model_tabs.setCurrentWidget(window.map_plot)
+    assert blocker.args[0].kind == "map"
+    assert window.map_plot.current.query is None
+
+
+def test_embedding_map_explains_a_missing_support_set(qtbot, window):
+    window.request_prediction()  # nothing taught yet
+    assert window.map_plot.current is None
+    assert "No map yet" in window.map_plot._note.toPlainText()

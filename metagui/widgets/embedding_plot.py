@@ -1,0 +1,103 @@
+"""The live embedding map: where a metric learner puts the support examples, their class centres
+and the query, projected to 2-D (PCA of the support embeddings, see core.embedding_map)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+
+from metagui.jobs import MapUpdate
+from metagui.widgets.images import class_colour
+
+
+class EmbeddingPlot(pg.PlotWidget):
+    """Support examples as dots and class centres as stars, coloured by class; the query as a
+    black cross, joined to the centre of the predicted class. Axes are hidden: PCA coordinates
+    have no units, only distances matter (the aspect ratio is locked so they are honest)."""
+
+    updated = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("embeddingMap")
+        self.setAccessibleName("Embedding map of the support examples, class centres and query")
+        self.setToolTip(
+            "Where the model places each example: dots are your examples, stars the class "
+            "centres, the cross is the query. Metric learners pick the class whose examples "
+            "the query lies closest to."
+        )
+        self.setTitle("Embedding map", size="11pt")
+        self.setMenuEnabled(False)
+        plot = self.getPlotItem()
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.hideAxis("left")
+        plot.hideAxis("bottom")
+        self.setAspectLocked(True)
+        self._link = pg.PlotDataItem(
+            [], [], pen=pg.mkPen("#555555", width=1.5, style=Qt.PenStyle.DashLine)
+        )
+        self._support = pg.ScatterPlotItem(size=10, pen=pg.mkPen("#ffffff", width=1))
+        self._centres = pg.ScatterPlotItem(size=22, symbol="star", pen=pg.mkPen("#111111"))
+        self._query = pg.ScatterPlotItem(size=18, symbol="x", brush="#111111", pen=None)
+        for z, item in enumerate((self._link, self._support, self._centres, self._query)):
+            item.setZValue(z)
+            self.addItem(item)
+        self._names: list[pg.TextItem] = []
+        self._note = pg.TextItem("", anchor=(0.5, 0.5), color="#555555")
+        self._note.setZValue(10)
+        self.addItem(self._note, ignoreBounds=True)
+        self._footer = pg.TextItem("", anchor=(0, 1), color="#666666")
+        self.addItem(self._footer, ignoreBounds=True)
+        self.current: MapUpdate | None = None
+        self.winner: int | None = None
+
+    def show_message(self, text: str) -> None:
+        """No map (e.g. a gradient learner, or too few examples): say why instead."""
+        self.current, self.winner = None, None
+        for item in (self._support, self._centres, self._query):
+            item.setData([], [])
+        self._link.setData([], [])
+        for label in self._names:
+            label.setVisible(False)
+        self._footer.setText("")
+        self.setXRange(-1, 1, padding=0)
+        self.setYRange(-1, 1, padding=0)
+        self._note.setPos(0, 0)
+        self._note.setText(text)
+        self.updated.emit()
+
+    def show_map(self, found: MapUpdate, winner: int | None = None) -> None:
+        """Draw ``found``; ``winner``: the predicted class of the (first) query, if known."""
+        self.current, self.winner = found, winner
+        self._note.setText("")
+        n_way = len(found.centres)
+        colours = [class_colour(i) for i in range(n_way)]
+        self._support.setData(
+            pos=found.support, brush=[pg.mkBrush(colours[int(c)]) for c in found.labels]
+        )
+        self._centres.setData(pos=found.centres, brush=[pg.mkBrush(c) for c in colours])
+        query = found.query if found.query is not None else np.zeros((0, 2))
+        self._query.setData(pos=query)
+        if len(query) and winner is not None and 0 <= winner < n_way:
+            link = np.stack([query[0], found.centres[winner]])
+            self._link.setData(link[:, 0], link[:, 1])
+        else:
+            self._link.setData([], [])
+        while len(self._names) < n_way:
+            label = pg.TextItem("", anchor=(0.5, 1.3))
+            self.addItem(label, ignoreBounds=True)
+            self._names.append(label)
+        for i, label in enumerate(self._names):
+            label.setVisible(i < n_way)
+            if i < n_way:
+                label.setColor(colours[i].darker(130))
+                label.setText(found.names[i] if i < len(found.names) else str(i))
+                label.setPos(*found.centres[i])
+        self.getPlotItem().autoRange(padding=0.15)
+        (left, _), (bottom, _) = self.getPlotItem().vb.viewRange()
+        share = float(found.explained.sum())
+        self._footer.setPos(left, bottom)
+        self._footer.setText(f"2-D view keeps {share:.0%} of the examples' spread")
+        self.updated.emit()

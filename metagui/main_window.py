@@ -34,10 +34,12 @@ from core.device import available_devices
 from core.embedding_map import METRIC_LEARNERS, has_map
 from metagui import jobs
 from metagui.checkpoints import checkpoint_dir, data_status, shipped_checkpoints
+from metagui.compare import CompareResult, CompareRunner
 from metagui.session import Drawing, Example, Session, SupportError, TaskClass
 from metagui.throttle import Debounce, Throttle
 from metagui.widgets.canvas import DrawingCanvas
 from metagui.widgets.class_panel import ClassPanel
+from metagui.widgets.compare_panel import ComparePanel
 from metagui.widgets.controls import MessageBanner, SettingsBar, named
 from metagui.widgets.embedding_plot import EmbeddingPlot
 from metagui.widgets.images import class_colour, tensor_to_qimage
@@ -86,6 +88,7 @@ class MainWindow(QMainWindow):
         self.model_thread = JobThread("modelWorker", self)
         self.files_thread = JobThread("filesWorker", self)
         self.data_thread = JobThread("dataWorker", self)
+        self.compare = CompareRunner(self)
         for thread in self.threads():
             thread.yielded.connect(self._on_yielded)
             thread.finished_job.connect(self._on_finished)
@@ -103,6 +106,7 @@ class MainWindow(QMainWindow):
         paths = shipped_checkpoints()
         chosen = checkpoint or (paths[0] if paths else None)
         self.settings.set_checkpoints(paths, chosen)
+        self.compare_panel.set_checkpoints(paths)
         if chosen is not None:
             if checkpoint is not None:
                 self.settings.add_checkpoint(checkpoint)
@@ -198,6 +202,10 @@ class MainWindow(QMainWindow):
         self.model_tabs.addTab(self.map_plot, "Embedding map")
         self.model_tabs.setMinimumHeight(230)
         self.bars.setMinimumHeight(200)
+        self.compare_panel = ComparePanel()
+        self.result_tabs = named(QTabWidget(), "resultTabs", "Probabilities or comparison")
+        self.result_tabs.addTab(self.bars, "Probabilities")
+        self.result_tabs.addTab(self.compare_panel, "Compare two learners")
 
         centre = QWidget()
         grid = QGridLayout(centre)
@@ -208,7 +216,7 @@ class MainWindow(QMainWindow):
         grid.addWidget(teach_box, 2, 1)
         grid.addWidget(query_box, 2, 2)
         grid.addWidget(self.model_tabs, 3, 1)
-        grid.addWidget(self.bars, 3, 2)
+        grid.addWidget(self.result_tabs, 3, 2)
         grid.setColumnStretch(0, 4)
         grid.setColumnStretch(1, 5)
         grid.setColumnStretch(2, 5)
@@ -257,11 +265,16 @@ class MainWindow(QMainWindow):
         self.query_open.clicked.connect(self._open_query_files)
         self.classify_button.clicked.connect(self.request_prediction)
         self.model_tabs.currentChanged.connect(lambda _i: self.request_map())
+        self.result_tabs.currentChanged.connect(lambda _i: self._compare_opened())
+        self.compare_panel.checkpointChosen.connect(self._compare_chosen)
+        self.compare.loaded.connect(self._compare_loaded)
+        self.compare.result.connect(self._compare_result)
+        self.compare.failed.connect(self._compare_failed)
         QShortcut(QKeySequence(Qt.Key.Key_Return), self, lambda: self.add_drawing(p.selected))
         QShortcut(QKeySequence.StandardKey.Undo, self, self.teach_canvas.undo)
 
     def threads(self) -> tuple[JobThread, ...]:
-        return (self.model_thread, self.files_thread, self.data_thread)
+        return (self.model_thread, self.files_thread, self.data_thread, self.compare.thread)
 
     # ----------------------------------------------------------------------------------------
     # checkpoint and device
@@ -286,12 +299,15 @@ class MainWindow(QMainWindow):
         self._set_status_checkpoint()
         if self.checkpoint_path is not None:
             self.load_checkpoint(self.checkpoint_path)
+        if self.compare.path is not None:
+            self.compare.load(self.compare.path, self.device)
 
     def _checkpoint_loaded(self, path: Path, checkpoint: Checkpoint) -> None:
         self.checkpoint, self.checkpoint_path = checkpoint, path
         self._adapted = None
         self.settings.add_checkpoint(path)
         self.settings.select_checkpoint(path)
+        self.compare_panel.add_checkpoint(path)
         config = checkpoint.learner.config
         trained_steps = getattr(config, "adapt_steps", 0) or getattr(config, "inner_steps", 0)
         lr = getattr(config, "adapt_lr", None) or getattr(config, "inner_lr", None)
@@ -602,9 +618,13 @@ class MainWindow(QMainWindow):
             self._map_context = None
             if has_map(self.checkpoint.learner):
                 self.map_plot.show_message(f"No map yet: {exc}")
+            for column in (self.compare_panel.a, self.compare_panel.b):
+                column.show_text(str(exc))
+            self.compare_panel.update_verdict()
             return None
         if self.banner.level == "hint":
             self.banner.clear_message()
+        self._request_compare()
         key = self.support_key()
         query, size, device = self.query(), self._input_size(), self.device
         context = {
@@ -672,6 +692,7 @@ class MainWindow(QMainWindow):
         if job.kind == "adapt" and last is not None:
             self._adapted = (job.context["key"], last.classifier)
             self.last_adaptation_s = last.elapsed
+            self._compare_a(job, last)
             self.status_timing.setText(
                 f"last adaptation: {last.elapsed * 1000:.0f} ms ({last.total_steps} steps, "
                 f"loss {last.loss:.3g})"
@@ -692,6 +713,7 @@ class MainWindow(QMainWindow):
                 self._probs_query_version = job.context["query_version"]
                 self._plot_throttle.now()
                 self._show_map(job.context, last.map)
+                self._compare_a(job, last)
             else:
                 self.request_prediction()
         elif job.kind == "map" and last is not None:
@@ -725,6 +747,79 @@ class MainWindow(QMainWindow):
     def _problem(self, text: str, level: str) -> None:
         self.banner.show_message(text, level)
         self.status_message.setText(text if level == "error" else "")
+
+    # ----------------------------------------------------------------------------------------
+    # compare mode
+    def _compare_wanted(self) -> bool:
+        return self.compare.checkpoint is not None and (
+            self.result_tabs.currentWidget() is self.compare_panel
+        )
+
+    def _compare_opened(self) -> None:
+        if self.result_tabs.currentWidget() is self.compare_panel:
+            self._adapted = None  # adapt both now, so that their timings compare
+            self.request_prediction()
+
+    def _compare_chosen(self, path: Path | None) -> None:
+        self.compare.load(path, self.device)
+        if path is None:
+            self.compare_panel.b.title.setText("second learner: none")
+            self.compare_panel.b.show_text("Choose a checkpoint above to compare.")
+            self.compare_panel.update_verdict()
+        else:
+            self.compare_panel.b.title.setText(f"B: loading {path.name}…")
+
+    def _compare_loaded(self, checkpoint: Checkpoint) -> None:
+        self.compare_panel.b.title.setText(
+            f"B: {checkpoint.learner.name} · {self.compare.path.name}"
+        )
+        self._adapted = None  # adapt both, so that their timings compare
+        self.request_prediction()
+
+    def _request_compare(self) -> None:
+        if not self._compare_wanted():
+            return
+        size = self.compare.checkpoint.learner.config.input_size
+        try:
+            support = self.session.support_set(size)
+        except SupportError:
+            return
+        self.compare.request(
+            support, self.session.version, self.query(), self.has_query(), self.device
+        )
+
+    def _compare_a(self, job: Job, last) -> None:
+        """The first learner's result, into compare column A."""
+        if self.checkpoint is None:
+            return
+        name = self.checkpoint_path.name if self.checkpoint_path else ""
+        self.compare_panel.a.title.setText(f"A: {self.checkpoint.learner.name} · {name}")
+        current = job.context["query_version"] == self._query_version and self.has_query()
+        steps = last.total_steps if job.kind == "adapt" else 0
+        self.compare_panel.a.show_result(
+            last.probs if current else None, job.context["names"], last.elapsed, job.kind, steps
+        )
+        self.compare_panel.update_verdict()
+
+    def _compare_result(self, result: CompareResult) -> None:
+        if not self._compare_wanted():
+            return
+        probs = result.probs if self.has_query() else None
+        self.compare_panel.b.show_result(
+            probs, result.names, result.elapsed, result.kind, result.steps
+        )
+        self.compare_panel.update_verdict()
+
+    def _compare_failed(self, message: str) -> None:
+        self.compare_panel.b.show_text(f"B failed: {message}", error=True)
+        self.compare_panel.update_verdict()
+        self.compare_panel.select(self.compare.path)  # a failed load keeps the previous one
+        if self.compare.checkpoint is None:
+            self.compare_panel.b.title.setText("second learner: none")
+        elif "could not load" in message:
+            self.compare_panel.b.show_text(
+                f"B failed: {message}; still comparing with {self.compare.path.name}", error=True
+            )
 
     # ----------------------------------------------------------------------------------------
     # embedding map

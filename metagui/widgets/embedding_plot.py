@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 
 from metagui.jobs import MapUpdate
 from metagui.widgets.images import class_colour
@@ -41,7 +42,7 @@ class EmbeddingPlot(pg.PlotWidget):
         self._support = pg.ScatterPlotItem(size=10, pen=pg.mkPen("#ffffff", width=1))
         self._centres = pg.ScatterPlotItem(size=22, symbol="star", pen=pg.mkPen("#111111"))
         self._query = pg.ScatterPlotItem(size=18, symbol="x", brush="#111111", pen=None)
-        for z, item in enumerate((self._link, self._support, self._centres, self._query)):
+        for z, item in enumerate((self._link, self._centres, self._support, self._query)):
             item.setZValue(z)
             self.addItem(item)
         self._names: list[pg.TextItem] = []
@@ -77,7 +78,8 @@ class EmbeddingPlot(pg.PlotWidget):
         self._support.setData(
             pos=found.support, brush=[pg.mkBrush(colours[int(c)]) for c in found.labels]
         )
-        self._centres.setData(pos=found.centres, brush=[pg.mkBrush(c) for c in colours])
+        see_through = [QColor(c.red(), c.green(), c.blue(), 110) for c in colours]
+        self._centres.setData(pos=found.centres, brush=[pg.mkBrush(c) for c in see_through])
         query = found.query if found.query is not None else np.zeros((0, 2))
         self._query.setData(pos=query)
         if len(query) and winner is not None and 0 <= winner < n_way:

@@ -163,7 +163,7 @@ class ProbabilityPlot(pg.PlotWidget):
         self.showGrid(y=True, alpha=0.2)
         self.probs = np.array([])
         self.names: tuple[str, ...] = ()
-        self._ticks: list[tuple[int, str]] = []
+        self._ticks: list[tuple[int, str]] | None = None
         self._bars = pg.BarGraphItem(x=[], height=[], width=0.7, brushes=[])
         self.addItem(self._bars)
         self._labels: list[pg.TextItem] = []
@@ -194,7 +194,8 @@ class ProbabilityPlot(pg.PlotWidget):
                 colour.setAlpha(90)
             brushes.append(pg.mkBrush(colour))
             pens.append(pg.mkPen("#111111", width=2.5) if i == winner else pg.mkPen(None))
-        self._bars.setOpts(x=np.arange(n), height=probs, brushes=brushes, pens=pens)
+        # (pyqtgraph cannot take empty pen lists)
+        self._bars.setOpts(x=np.arange(n), height=probs, brushes=brushes or None, pens=pens or None)
         chars = max(4, int(self.getPlotItem().vb.width() / max(n, 1) / 7.5))
         ticks = [(i, self._short(name, chars)) for i, name in enumerate(self.names)]
         if ticks != self._ticks:  # axis re-rendering is the costly part of a repaint

@@ -381,3 +381,35 @@ def test_embedding_map_explains_a_missing_support_set(qtbot, window):
     window.request_prediction()  # nothing taught yet
     assert window.map_plot.current is None
     assert "No map yet" in window.map_plot._note.toPlainText()
+
+
+def test_compare_mode_runs_two_learners_on_the_same_task(qtbot, window, tmp_path):
+    torch.manual_seed(1)
+    second = tmp_path / "matching-random.pt"
+    save_checkpoint(second, build_learner("matching", {}), {"split": "vinyals"})
+    panel = window.compare_panel
+    panel.add_checkpoint(second)
+    window.result_tabs.setCurrentWidget(panel)
+    with qtbot.waitSignal(window.compare.loaded, timeout=10_000):
+        panel.choice.setCurrentIndex(panel.index_of(second))
+    with qtbot.waitSignal(window.compare.result, timeout=10_000):
+        teach(qtbot, window, per_class=2)
+    for stroke in SHAPES["corner"]:
+        draw(qtbot, window.query_canvas, stroke)
+    qtbot.waitUntil(lambda: panel.a.winner is not None and panel.b.winner is not None)
+    assert panel.a.title.text().startswith("A: protonet")
+    assert panel.b.title.text() == "B: matching · matching-random.pt"
+    assert panel.a.winner == int(window.bars.probs.argmax())  # A is the main learner
+    assert panel.b.bars.names == ("A", "B", "C")
+    assert abs(panel.b.bars.probs.sum() - 1) < 1e-4
+    assert " ms" in panel.b.result.text() and panel.verdict.text()
+    # a broken second checkpoint: said in column B, the previous one stays, A keeps working
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    panel.add_checkpoint(broken)
+    with qtbot.waitSignal(window.compare.failed, timeout=10_000):
+        panel.choice.setCurrentIndex(panel.index_of(broken))
+    assert "B failed: could not load broken.pt" in panel.b.result.text()
+    assert "still comparing with matching-random.pt" in panel.b.result.text()
+    assert panel.path() == second and window.compare.path == second
+    assert window.checkpoint is not None and window.banner.level != "error"

@@ -20,7 +20,7 @@ from core.checkpoint import Checkpoint, load_checkpoint
 from core.data.episodes import EpisodeSpec, check_spec, sample_episode
 from core.data.preprocess import ImageError, load_image, preprocess_image
 from core.data.splits import ClassBank, load_split
-from core.embedding_map import embedding_map
+from core.embedding_map import Projection
 from metagui.session import Drawing, SupportSet, fit_size
 
 
@@ -75,16 +75,17 @@ def adapt(
     steps: int,
     lr: float,
     device: torch.device,
-    mapper: Callable[[], MapUpdate] | None = None,
+    mapper: Callable[[torch.Tensor | None], MapUpdate] | None = None,
 ) -> Iterator[AdaptUpdate]:
     """Run ``learner.adapt`` on ``device``; one AdaptUpdate per step. With ``mapper``, the
     last one also carries the embedding map (computed after the timing)."""
     start = time.perf_counter()
     queries = query_tensor(query, learner.config.input_size)
+    queries = None if queries is None else queries.to(device)
     records = learner.adapt(
         support.images.to(device),
         support.labels.to(device),
-        None if queries is None else queries.to(device),
+        queries,
         steps=steps,
         lr=lr,
     )
@@ -100,7 +101,7 @@ def adapt(
             elapsed=time.perf_counter() - start,
         )
         if mapper is not None and record.step == record.total_steps:
-            update = replace(update, map=mapper())
+            update = replace(update, map=mapper(queries))
         yield update
 
 
@@ -109,7 +110,7 @@ def classify(
     query: Drawing | Sequence[torch.Tensor],
     size: int,
     device,
-    mapper: Callable[[], MapUpdate] | None = None,
+    mapper: Callable[[torch.Tensor | None], MapUpdate] | None = None,
 ) -> Iterator[Prediction]:
     """Probabilities of the query under an adapted classifier (no re-adaptation needed); with
     ``mapper``, also the embedding map (computed after the timing)."""
@@ -117,27 +118,20 @@ def classify(
     queries = query_tensor(query, size)
     if queries is None:
         return
+    queries = queries.to(device)
     with torch.no_grad():
-        probs = torch.softmax(classifier.logits(queries.to(device)), dim=1).cpu().numpy()
+        probs = torch.softmax(classifier.logits(queries), dim=1).cpu().numpy()
     elapsed = time.perf_counter() - start
-    yield Prediction(probs, elapsed, None if mapper is None else mapper())
+    yield Prediction(probs, elapsed, None if mapper is None else mapper(queries))
 
 
 def embedding(
-    learner: Learner,
-    support: SupportSet,
-    query: Drawing | Sequence[torch.Tensor],
-    device: torch.device,
-) -> Iterator[MapUpdate]:
-    """PCA map of the learner's embeddings of ``support`` with the query projected onto it."""
-    queries = query_tensor(query, learner.config.input_size)
-    found = embedding_map(
-        learner,
-        support.images.to(device),
-        support.labels.to(device),
-        None if queries is None else queries.to(device),
-    )
-    yield MapUpdate(
+    projection: Projection, support: SupportSet, queries: torch.Tensor | None
+) -> MapUpdate:
+    """The map of ``support`` (already fitted as ``projection``) with ``queries`` (already
+    preprocessed, on the learner's device) projected onto it."""
+    found = projection.map(queries)
+    return MapUpdate(
         support=found.support.cpu().numpy(),
         labels=support.labels.cpu().numpy(),
         centres=found.centres.cpu().numpy(),

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from core.checkpoint import Checkpoint
 from core.device import available_devices
-from core.embedding_map import METRIC_LEARNERS, has_map
+from core.embedding_map import METRIC_LEARNERS, Projection, has_map
 from metagui import jobs
 from metagui.checkpoints import checkpoint_dir, data_status, shipped_checkpoints
 from metagui.compare import CompareResult, CompareRunner
@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self.last_adaptation_s: float | None = None
         self._file_jobs = itertools.count()  # file jobs never cancel each other
         self._map_context: dict | None = None  # support and query of the last prediction
+        self._projection: dict[tuple, Projection] = {}  # the map's PCA of the support set
 
         self.model_thread = JobThread("modelWorker", self)
         self.files_thread = JobThread("filesWorker", self)
@@ -835,8 +836,19 @@ class MainWindow(QMainWindow):
         if not self._map_wanted():
             return None
         learner, device = self.checkpoint.learner, self.device
-        support, query = context["support"], context["query"]
-        return lambda: next(jobs.embedding(learner, support, query, device))
+        support, key = context["support"], context["key"]
+        fitted = self._projection  # support key -> Projection, written on the model thread
+
+        def mapper(queries: torch.Tensor | None) -> jobs.MapUpdate:
+            projection = fitted.get(key)
+            if projection is None:  # a new support set: fit once, then only queries move
+                images, labels = support.images.to(device), support.labels.to(device)
+                projection = Projection(learner, images, labels)
+                fitted.clear()
+                fitted[key] = projection
+            return jobs.embedding(projection, support, queries)
+
+        return mapper
 
     def _show_map(self, context: dict, found: jobs.MapUpdate | None) -> None:
         self._map_context = context
@@ -851,10 +863,14 @@ class MainWindow(QMainWindow):
         context = self._map_context
         if context is None or not self._map_wanted():
             return None
-        if not self.has_query():
-            context = {**context, "query": []}
-        mapper = self._mapper(context)
-        return self._submit(self.model_thread, "map", lambda: iter([mapper()]), None)
+        query = context["query"] if self.has_query() else []
+        mapper, size, device = self._mapper(context), self._input_size(), self.device
+
+        def run():
+            queries = jobs.query_tensor(query, size)
+            yield mapper(None if queries is None else queries.to(device))
+
+        return self._submit(self.model_thread, "map", run, None)
 
     def _winner(self, names: tuple[str, ...]) -> int | None:
         probs = self._probs

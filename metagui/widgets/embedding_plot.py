@@ -71,7 +71,21 @@ class EmbeddingPlot(pg.PlotWidget):
 
     def show_map(self, found: MapUpdate, winner: int | None = None) -> None:
         """Draw ``found``; ``winner``: the predicted class of the (first) query, if known."""
+        same_support = (
+            self.current is not None
+            and self.current.names == found.names
+            and np.array_equal(self.current.support, found.support)
+        )
         self.current, self.winner = found, winner
+        if same_support:  # only the query moved: leave the rest (and the view) alone
+            self._show_query(found, winner)
+            vb = self.getPlotItem().vb
+            if found.query is not None and not all(
+                vb.viewRect().contains(float(x), float(y)) for x, y in found.query
+            ):
+                self.getPlotItem().autoRange(padding=0.15)
+            self.updated.emit()
+            return
         self._note.setText("")
         n_way = len(found.centres)
         colours = [class_colour(i) for i in range(n_way)]
@@ -80,13 +94,7 @@ class EmbeddingPlot(pg.PlotWidget):
         )
         see_through = [QColor(c.red(), c.green(), c.blue(), 110) for c in colours]
         self._centres.setData(pos=found.centres, brush=[pg.mkBrush(c) for c in see_through])
-        query = found.query if found.query is not None else np.zeros((0, 2))
-        self._query.setData(pos=query)
-        if len(query) and winner is not None and 0 <= winner < n_way:
-            link = np.stack([query[0], found.centres[winner]])
-            self._link.setData(link[:, 0], link[:, 1])
-        else:
-            self._link.setData([], [])
+        self._show_query(found, winner)
         while len(self._names) < n_way:
             label = pg.TextItem("", anchor=(0.5, 1.3))
             self.addItem(label, ignoreBounds=True)
@@ -103,3 +111,12 @@ class EmbeddingPlot(pg.PlotWidget):
         self._footer.setPos(left, bottom)
         self._footer.setText(f"2-D view keeps {share:.0%} of the examples' spread")
         self.updated.emit()
+
+    def _show_query(self, found: MapUpdate, winner: int | None) -> None:
+        query = found.query if found.query is not None else np.zeros((0, 2))
+        self._query.setData(pos=query)
+        if len(query) and winner is not None and 0 <= winner < len(found.centres):
+            link = np.stack([query[0], found.centres[winner]])
+            self._link.setData(link[:, 0], link[:, 1])
+        else:
+            self._link.setData([], [])

@@ -78,7 +78,7 @@ def adapt(
     mapper: Callable[[torch.Tensor | None], MapUpdate] | None = None,
 ) -> Iterator[AdaptUpdate]:
     """Run ``learner.adapt`` on ``device``; one AdaptUpdate per step. With ``mapper``, the
-    last one also carries the embedding map (computed after the timing)."""
+    last step is repeated once more with the embedding map."""
     start = time.perf_counter()
     queries = query_tensor(query, learner.config.input_size)
     queries = None if queries is None else queries.to(device)
@@ -100,9 +100,9 @@ def adapt(
             classifier=record.classifier,
             elapsed=time.perf_counter() - start,
         )
-        if mapper is not None and record.step == record.total_steps:
-            update = replace(update, map=mapper(queries))
         yield update
+        if mapper is not None and record.step == record.total_steps:
+            yield replace(update, map=mapper(queries))  # after the bars' record: not delaying it
 
 
 def classify(
@@ -113,7 +113,7 @@ def classify(
     mapper: Callable[[torch.Tensor | None], MapUpdate] | None = None,
 ) -> Iterator[Prediction]:
     """Probabilities of the query under an adapted classifier (no re-adaptation needed); with
-    ``mapper``, also the embedding map (computed after the timing)."""
+    ``mapper``, a second record adds the embedding map."""
     start = time.perf_counter()
     queries = query_tensor(query, size)
     if queries is None:
@@ -122,7 +122,9 @@ def classify(
     with torch.no_grad():
         probs = torch.softmax(classifier.logits(queries), dim=1).cpu().numpy()
     elapsed = time.perf_counter() - start
-    yield Prediction(probs, elapsed, None if mapper is None else mapper(queries))
+    yield Prediction(probs, elapsed)
+    if mapper is not None:  # after the probabilities, so the bars do not wait for the map
+        yield Prediction(probs, elapsed, mapper(queries))
 
 
 def embedding(

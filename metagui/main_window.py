@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
         self._latest: dict[str, int] = {}  # kind -> newest job id; older results are ignored
         self._losses: tuple[list[int], list[float]] = ([], [])
         self._losses_dirty = False
+        self._new_curve: int | None = None  # steps of an adaptation whose curve is not begun
         self._probs: np.ndarray | None = None  # (n_query, n_way) shown in the bars
         self._probs_names: tuple[str, ...] = ()
         self._probs_query_version = -1
@@ -672,9 +673,12 @@ class MainWindow(QMainWindow):
         if not self._is_current(job):
             return
         if job.kind == "adapt":
+            if record.map is not None:  # the last step again, with the embedding map
+                self._show_map(job.context, record.map)
+                return
             if record.step == 0:
                 self._losses = ([], [])
-                self.loss_plot.begin(record.total_steps)
+                self._new_curve = record.total_steps  # begun with the next plot update
             self._losses[0].append(record.step)
             self._losses[1].append(record.loss)
             self._losses_dirty = True
@@ -682,6 +686,15 @@ class MainWindow(QMainWindow):
                 self._probs, self._probs_names = record.probs, job.context["names"]
                 self._probs_query_version = job.context["query_version"]
             self._plot_throttle.request()
+        elif job.kind == "classify":
+            if job.context["query_version"] != self._query_version:
+                return  # stale: _on_finished asks again
+            if record.map is not None:
+                self._show_map(job.context, record.map)
+                return
+            self._probs, self._probs_names = record.probs, job.context["names"]
+            self._probs_query_version = job.context["query_version"]
+            self._plot_throttle.now()
         elif job.kind == "sample" and record == "loading":
             self.status_message.setText(
                 f"Loading the Omniglot {self.split()} test classes (the first time takes a while)…"
@@ -707,14 +720,10 @@ class MainWindow(QMainWindow):
             elif last.probs is None:
                 self._probs = None
                 self._show_bars()
-            self._show_map(job.context, last.map)
+            self._map_context = job.context
         elif job.kind == "classify" and last is not None:
             if job.context["query_version"] == self._query_version:
-                self._probs, self._probs_names = last.probs, job.context["names"]
-                self._probs_query_version = job.context["query_version"]
-                self._plot_throttle.now()
-                self._show_map(job.context, last.map)
-                self._compare_a(job, last)
+                self._compare_a(job, last)  # bars and map were shown as the records came
             else:
                 self.request_prediction()
         elif job.kind == "map" and last is not None:
@@ -881,6 +890,9 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------------------------------
     # plots
     def _update_plots(self) -> None:
+        if self._new_curve is not None:
+            self.loss_plot.begin(self._new_curve)
+            self._new_curve = None
         if self._losses_dirty:
             self._losses_dirty = False
             self.loss_plot.set_latest(*self._losses)
@@ -896,10 +908,16 @@ class MainWindow(QMainWindow):
             self.shown_query_version = self._probs_query_version
             self.predictionShown.emit()
 
+    def _set_prediction(self, text: str, style: str) -> None:
+        # unchanged text or style sheet is not set again: a style sheet change costs a restyle
+        if self.prediction.text() != text:
+            self.prediction.setText(text)
+        if self.prediction.styleSheet() != style:
+            self.prediction.setStyleSheet(style)
+
     def _show_prediction(self, probs: np.ndarray | None, names: tuple[str, ...]) -> None:
         if probs is None:
-            self.prediction.setText("")
-            self.prediction.setStyleSheet("")
+            self._set_prediction("", "")
             return
         winner = int(np.argmax(probs[0]))
         text = f"→ {names[winner]}  ({probs[0, winner]:.0%})"
@@ -914,8 +932,7 @@ class MainWindow(QMainWindow):
             else:
                 text += f"  ✗ wrong: it is {names[self._truth]}"
                 colour = "#c0392b"
-        self.prediction.setText(text.replace("\n", "<br>"))
-        self.prediction.setStyleSheet(f"color: {colour};")
+        self._set_prediction(text.replace("\n", "<br>"), f"color: {colour};")
 
     # ----------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:

@@ -52,7 +52,11 @@ class LossPlot(pg.PlotWidget):
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
         plot.enableAutoRange(x=False, y=False)
-        self._curves = [self.plot([], [], antialias=False) for _ in range(KEPT_CURVES)]
+        # the ranges are set here, not from the items' bounds (which pyqtgraph would recompute
+        # on every setData)
+        self._curves = [pg.PlotDataItem([], [], antialias=False) for _ in range(KEPT_CURVES)]
+        for curve in self._curves:
+            self.addItem(curve, ignoreBounds=True)
         self._order: list[int] = []  # curve slots, oldest first; the last is the latest
         self._next = 0
         self._latest: tuple[np.ndarray, np.ndarray] = (np.array([]), np.array([]))
@@ -80,17 +84,12 @@ class LossPlot(pg.PlotWidget):
             if age == 0:
                 curve.opts["antialias"] = True
                 curve.setPen(LATEST_PEN)
-                curve.setSymbol("o")
-                curve.setSymbolSize(6)
-                curve.setSymbolBrush(LATEST_COLOUR)
-                curve.setSymbolPen(None)
                 curve.setZValue(10)
                 curve.setOpacity(1.0)
             else:
                 if age == 1:
                     curve.opts["antialias"] = False
                     curve.setPen(OLD_PEN)
-                    curve.setSymbol(None)
                     curve.setZValue(0)
                 curve.setOpacity(max(0.2, 1 - age / KEPT_CURVES))
         self._summary.setText("")

@@ -19,6 +19,7 @@ from core.algorithms import ALGORITHMS, build_learner, final_step
 from core.algorithms.functional import (
     HEAD_B,
     HEAD_W,
+    LIVE_QUERIES,
     FastClassifier,
     features,
     inner_loop,
@@ -283,6 +284,21 @@ def test_adapt_yields_every_step_and_never_changes_the_weights(name):
     for k, v in learner.state_dict().items():
         assert torch.equal(v, before[k]), f"adaptation changed {k}"
     assert all(p.grad is None for p in learner.parameters())
+
+
+@pytest.mark.parametrize("name", ["maml", "reptile"])
+def test_large_query_sets_are_classified_after_the_last_step_only(name):
+    learner = build_learner(name, {}).eval()
+    gen = torch.Generator().manual_seed(7)
+    ep = toy_episode(gen, 5, 1, LIVE_QUERIES // 5 + 1, size=28, dtype=torch.float32)
+    assert len(ep.query) > LIVE_QUERIES
+    many = list(learner.adapt(ep.support, ep.support_labels, ep.query, steps=3))
+    few = list(learner.adapt(ep.support, ep.support_labels, ep.query[:2], steps=3))
+    assert [s.query_probs is None for s in many] == [True, True, True, False]
+    assert all(s.query_probs is not None for s in few)
+    for a, b in zip(many, few, strict=True):  # leaving the queries out changes nothing else
+        assert a.loss == pytest.approx(b.loss, rel=1e-5)
+    assert torch.allclose(many[-1].query_probs[:2], few[-1].query_probs, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", GRADIENT)

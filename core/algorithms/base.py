@@ -33,7 +33,8 @@ class AdaptStep:
 
     ``step``: 0 for the state before any gradient step (for metric learners, the support set
     embedded); ``loss``/``support_accuracy``: on the support set at this step;
-    ``query_probs``: ``(n_query, n_way)`` when query images were given, else None;
+    ``query_probs``: ``(n_query, n_way)`` when query images were given, else None (gradient
+    learners give them at every step for up to 16 queries, else after the last step only);
     ``classifier``: classifies new images as of this step.
     """
 

@@ -144,6 +144,11 @@ class InnerState:
     out: Any
 
 
+#: Adaptation reports query probabilities at every step (the GUI's live predictions) for up to
+#: this many query images; larger query sets (evaluation) are classified after the last step.
+LIVE_QUERIES = 16
+
+
 def inner_loop(
     fast: Params,
     loss_fn: Callable[[Params, int], tuple[torch.Tensor, Any]],
@@ -332,8 +337,11 @@ class GradientLearner(Learner):
         images, labels = images.unsqueeze(0), support_labels.unsqueeze(0)
 
         def loss_fn(fast: Params, step: int):
-            out = logits(fast, images, n_stats=n_s)
-            query_logits = None if query is None else out[0, n_s:]
+            # BatchNorm statistics come from the support rows only, so leaving the queries out
+            # changes nothing on the support; it spares their share of the backward pass
+            live = query is not None and (step == steps or len(query) <= LIVE_QUERIES)
+            out = logits(fast, images if live else images[:, :n_s], n_stats=n_s)
+            query_logits = out[0, n_s:] if live else None
             return task_losses(out[:, :n_s], labels), (out[0, :n_s], query_logits)
 
         fast = self.task_weights(1, n_way, detach=True)

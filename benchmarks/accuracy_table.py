@@ -1,0 +1,84 @@
+"""Vinyals-test accuracy of checkpoints in the four standard settings (the README's tables).
+
+Runs ``core.evaluate``'s fixed, seeded episodes (the same episodes as the CLI) for 5-way 1-shot,
+5-way 5-shot, 20-way 1-shot and 20-way 5-shot, 15 queries per class, and prints one markdown row
+per checkpoint. Results go to ``--out`` (JSON) as each setting finishes; settings already there
+are skipped, so an interrupted run continues where it stopped.
+
+    METAGUI_DATA=../shared/data python benchmarks/accuracy_table.py \\
+        assets/checkpoints/matching-omniglot.pt [more.pt ...] [--episodes 1000] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from core.checkpoint import CheckpointError, load_checkpoint
+from core.data.episodes import EpisodeSpec
+from core.data.paths import data_root
+from core.data.splits import load_split
+from core.evaluate import evaluate_iter, overlap_problem, summarize
+
+SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("checkpoints", nargs="+", type=Path)
+    p.add_argument("--episodes", type=int, default=1000)
+    p.add_argument("--queries", type=int, default=15)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=Path("accuracy.json"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    banks = {}
+    for path in args.checkpoints:
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            return 2
+        size = ckpt.learner.config.input_size
+        if size not in banks:
+            banks[size] = load_split(data_root(), "vinyals", "test", size)
+        problem = overlap_problem(ckpt.metadata, banks[size])
+        if problem:
+            print(f"{path}: refusing to evaluate: {problem}", file=sys.stderr)
+            return 2
+        row = results.setdefault(path.name, {})
+        for ways, shots in SETTINGS:
+            key = f"{ways}w{shots}s"
+            if key in row and row[key]["episodes"] >= args.episodes:
+                continue
+            start = time.perf_counter()
+            spec = EpisodeSpec(ways, shots, args.queries)
+            accs = [
+                r.accuracy for r in evaluate_iter(ckpt.learner, banks[size], spec, args.episodes)
+            ]
+            s = summarize(accs)
+            row[key] = {
+                "accuracy": s.mean,
+                "ci95": s.ci95,
+                "episodes": s.episodes,
+                "queries": args.queries,
+                "seconds": time.perf_counter() - start,
+            }
+            args.out.write_text(json.dumps(results, indent=1))
+            print(f"{path.name} {key}: {100 * s.mean:.2f} ± {100 * s.ci95:.2f} %", flush=True)
+        cells = " | ".join(
+            f"{100 * row[f'{w}w{s}s']['accuracy']:.2f} ± {100 * row[f'{w}w{s}s']['ci95']:.2f}"
+            for w, s in SETTINGS
+        )
+        print(f"| {ckpt.learner.name} ({path.name}) | {cells} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,7 +28,8 @@ class EmbeddingPlot(pg.PlotWidget):
             "centres, the cross is the query. Metric learners pick the class whose examples "
             "the query lies closest to."
         )
-        self.setTitle("Embedding map", size="11pt")
+        self._title = ""
+        self._set_title("Embedding map")
         self.setMenuEnabled(False)
         plot = self.getPlotItem()
         plot.setMouseEnabled(x=False, y=False)
@@ -49,8 +50,6 @@ class EmbeddingPlot(pg.PlotWidget):
         self._note = pg.TextItem("", anchor=(0.5, 0.5), color="#555555")
         self._note.setZValue(10)
         self.addItem(self._note, ignoreBounds=True)
-        self._footer = pg.TextItem("", anchor=(0, 1), color="#666666")
-        self.addItem(self._footer, ignoreBounds=True)
         self.current: MapUpdate | None = None
         self.winner: int | None = None
 
@@ -62,7 +61,7 @@ class EmbeddingPlot(pg.PlotWidget):
         self._link.setData([], [])
         for label in self._names:
             label.setVisible(False)
-        self._footer.setText("")
+        self._set_title("Embedding map")
         self.setXRange(-1, 1, padding=0)
         self.setYRange(-1, 1, padding=0)
         self._note.setPos(0, 0)
@@ -106,11 +105,14 @@ class EmbeddingPlot(pg.PlotWidget):
                 label.setText(found.names[i] if i < len(found.names) else str(i))
                 label.setPos(*found.centres[i])
         self.getPlotItem().autoRange(padding=0.15)
-        (left, _), (bottom, _) = self.getPlotItem().vb.viewRange()
         share = float(found.explained.sum())
-        self._footer.setPos(left, bottom)
-        self._footer.setText(f"2-D view keeps {share:.0%} of the examples' spread")
+        self._set_title(f"Embedding map (the 2-D view keeps {share:.0%} of the spread)")
         self.updated.emit()
+
+    def _set_title(self, text: str) -> None:
+        if text != self._title:  # a title change relayouts the plot: only when it changes
+            self._title = text
+            self.setTitle(text, size="11pt")
 
     def _show_query(self, found: MapUpdate, winner: int | None) -> None:
         query = found.query if found.query is not None else np.zeros((0, 2))

@@ -306,6 +306,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=5, help="inner steps")
     p.add_argument("--repeats", type=int, default=3, help="timed meta-steps per implementation")
     p.add_argument("--skip-second-order", action="store_true")
+    p.add_argument(
+        "--adaptation-only", action="store_true", help="only the test-time adaptation latency"
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -313,6 +316,9 @@ def main(argv: list[str] | None = None) -> None:
         f"torch {torch.__version__}, {args.threads} threads, Conv-4, 5-way 1-shot 15-query, "
         f"{args.steps} inner steps, meta-batch {args.tasks}, float32"
     )
+    if args.adaptation_only:
+        adaptation_latency(max(args.repeats, 3))
+        return
     lr = 0.1
     check_gradients(args.steps, lr, tasks=2)
     episodes = make_episodes(args.tasks, 5, 1, 15, seed=0)

@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--queries", type=int, default=15)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("accuracy.json"))
+    p.add_argument(
+        "--settings",
+        default=",".join(f"{w}w{s}s" for w, s in SETTINGS),
+        help="comma-separated subset, e.g. 20w5s (default: all four)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -55,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         row = results.setdefault(path.name, {})
         for ways, shots in SETTINGS:
             key = f"{ways}w{shots}s"
+            if key not in args.settings.split(","):
+                continue
             if key in row and row[key]["episodes"] >= args.episodes:
                 continue
             start = time.perf_counter()
@@ -73,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out.write_text(json.dumps(results, indent=1))
             print(f"{path.name} {key}: {100 * s.mean:.2f} ± {100 * s.ci95:.2f} %", flush=True)
         cells = " | ".join(
-            f"{100 * row[f'{w}w{s}s']['accuracy']:.2f} ± {100 * row[f'{w}w{s}s']['ci95']:.2f}"
-            for w, s in SETTINGS
+            f"{100 * row[k]['accuracy']:.2f} ± {100 * row[k]['ci95']:.2f}" if k in row else "–"
+            for k in (f"{w}w{s}s" for w, s in SETTINGS)
         )
         print(f"| {ckpt.learner.name} ({path.name}) | {cells} |")
     return 0

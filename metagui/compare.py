@@ -55,7 +55,7 @@ class CompareRunner(QObject):
             self.checkpoint, self.path = None, None
             self._latest.clear()  # results still on their way are dropped
             return None
-        return self._submit("load", lambda: jobs.load(path, device), (path, None))
+        return self._submit("load", lambda: jobs.load(path, device), path)
 
     def request(
         self,
@@ -92,7 +92,7 @@ class CompareRunner(QObject):
         if self._latest.get(job.kind) != job.id or last is None:
             return
         if job.kind == "load":
-            self.checkpoint, self.path = last, job.context[0]
+            self.checkpoint, self.path = last, job.context
             self.loaded.emit(last)
             return
         key, names = job.context
@@ -105,7 +105,7 @@ class CompareRunner(QObject):
         if self._latest.get(job.kind) != job.id:
             return
         if job.kind == "load":
-            self.failed.emit(f"could not load {job.context[0].name}: {message}")
+            self.failed.emit(f"could not load {job.context.name}: {message}")
         else:
             self._adapted = None
             self.failed.emit(message)

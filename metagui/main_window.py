@@ -821,15 +821,14 @@ class MainWindow(QMainWindow):
         self.compare_panel.update_verdict()
 
     def _compare_failed(self, message: str) -> None:
-        self.compare_panel.b.show_text(f"B failed: {message}", error=True)
-        self.compare_panel.update_verdict()
         self.compare_panel.select(self.compare.path)  # a failed load keeps the previous one
+        text = f"B failed: {message}"
         if self.compare.checkpoint is None:
             self.compare_panel.b.title.setText("second learner: none")
         elif "could not load" in message:
-            self.compare_panel.b.show_text(
-                f"B failed: {message}; still comparing with {self.compare.path.name}", error=True
-            )
+            text += f"; still comparing with {self.compare.path.name}"
+        self.compare_panel.b.show_text(text, error=True)
+        self.compare_panel.update_verdict()
 
     # ----------------------------------------------------------------------------------------
     # embedding map
@@ -859,10 +858,9 @@ class MainWindow(QMainWindow):
 
         return mapper
 
-    def _show_map(self, context: dict, found: jobs.MapUpdate | None) -> None:
+    def _show_map(self, context: dict, found: jobs.MapUpdate) -> None:
         self._map_context = context
-        if found is not None:
-            self.map_plot.show_map(found, self._winner(found.names))
+        self.map_plot.show_map(found, self._winner(found.names))
 
     def request_map(self, context: dict | None = None) -> Job | None:
         """Map the support set and query of ``context`` (default: the last prediction's) on its

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from metagui.jobs import MapUpdate
@@ -16,8 +16,6 @@ class EmbeddingPlot(pg.PlotWidget):
     """Support examples as dots and class centres as stars, coloured by class; the query as a
     black cross, joined to the centre of the predicted class. Axes are hidden: PCA coordinates
     have no units, only distances matter (the aspect ratio is locked so they are honest)."""
-
-    updated = Signal()
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -66,7 +64,6 @@ class EmbeddingPlot(pg.PlotWidget):
         self.setYRange(-1, 1, padding=0)
         self._note.setPos(0, 0)
         self._note.setText(text)
-        self.updated.emit()
 
     def show_map(self, found: MapUpdate, winner: int | None = None) -> None:
         """Draw ``found``; ``winner``: the predicted class of the (first) query, if known."""
@@ -83,7 +80,6 @@ class EmbeddingPlot(pg.PlotWidget):
                 vb.viewRect().contains(float(x), float(y)) for x, y in found.query
             ):
                 self.getPlotItem().autoRange(padding=0.15)
-            self.updated.emit()
             return
         self._note.setText("")
         n_way = len(found.centres)
@@ -107,7 +103,6 @@ class EmbeddingPlot(pg.PlotWidget):
         self.getPlotItem().autoRange(padding=0.15)
         share = float(found.explained.sum())
         self._set_title(f"Embedding map (the 2-D view keeps {share:.0%} of the spread)")
-        self.updated.emit()
 
     def _set_title(self, text: str) -> None:
         if text != self._title:  # a title change relayouts the plot: only when it changes

@@ -620,7 +620,8 @@ class MainWindow(QMainWindow):
             self._map_context = None
             if has_map(self.checkpoint.learner):
                 self.map_plot.show_message(f"No map yet: {exc}")
-            for column in (self.compare_panel.a, self.compare_panel.b):
+            panel = self.compare_panel  # column B keeps its "choose" hint until it has a learner
+            for column in (panel.a, panel.b) if self.compare.checkpoint else (panel.a,):
                 column.show_text(str(exc))
             self.compare_panel.update_verdict()
             return None

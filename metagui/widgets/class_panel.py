@@ -238,7 +238,7 @@ class ClassPanel(QWidget):
         row.remove.clicked.connect(lambda: self.removeClassRequested.emit(i))
         row.examples.removeRequested.connect(lambda e: self.removeExampleRequested.emit(i, e))
         row.examples.editRequested.connect(lambda e: self.editExampleRequested.emit(i, e))
-        row.examples.itemPressed.connect(lambda _item: self.select(i))
+        row.examples.viewport().installEventFilter(self)  # a press on thumbnails or empty space
         row.pressed.connect(lambda: self.select(i))
         row.filesDropped.connect(lambda paths: self._drop(i, paths))
 
@@ -247,8 +247,9 @@ class ClassPanel(QWidget):
         self.filesDropped.emit(index, paths)
 
     def eventFilter(self, obj, event) -> bool:
-        if event.type() == QEvent.Type.FocusIn:
+        kind = event.type()
+        if kind in (QEvent.Type.FocusIn, QEvent.Type.MouseButtonPress):
             for row in self.rows:
-                if row.name is obj:
+                if obj is row.name or obj is row.examples.viewport():
                     self.select(row.index)
         return False

@@ -26,7 +26,7 @@ class LearnerColumn(QWidget):
         self.title.setWordWrap(True)
         self.bars = named(ProbabilityPlot(), f"compareBars{key}", f"Probabilities of learner {key}")
         self.bars.setTitle(None)
-        self.bars.setMinimumHeight(120)
+        self.bars.setMinimumHeight(80)
         self.result = named(QLabel(), f"compareResult{key}", f"Prediction of learner {key}")
         self.result.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.result.setWordWrap(True)

@@ -63,6 +63,7 @@ class EmbeddingPlot(pg.PlotWidget):
         self.setXRange(-1, 1, padding=0)
         self.setYRange(-1, 1, padding=0)
         self._note.setPos(0, 0)
+        self._note.setTextWidth(max(200, int(self.width() * 0.85)))  # wrap long reasons
         self._note.setText(text)
 
     def show_map(self, found: MapUpdate, winner: int | None = None) -> None:
@@ -103,6 +104,11 @@ class EmbeddingPlot(pg.PlotWidget):
         self.getPlotItem().autoRange(padding=0.15)
         share = float(found.explained.sum())
         self._set_title(f"Embedding map (the 2-D view keeps {share:.0%} of the spread)")
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if getattr(self, "_note", None) is not None and self._note.toPlainText():
+            self._note.setTextWidth(max(200, int(self.width() * 0.85)))
 
     def _set_title(self, text: str) -> None:
         if text != self._title:  # a title change relayouts the plot: only when it changes

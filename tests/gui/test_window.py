@@ -6,6 +6,7 @@ import pytest
 import torch
 from gui_helpers import draw, drop_files, extract_characters, line, make_window
 from PIL import Image
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
@@ -413,3 +414,12 @@ def test_compare_mode_runs_two_learners_on_the_same_task(qtbot, window, tmp_path
     assert "still comparing with matching-random.pt" in panel.b.result.text()
     assert panel.path() == second and window.compare.path == second
     assert window.checkpoint is not None and window.banner.level != "error"
+
+
+def test_clicking_anywhere_in_a_class_row_selects_it(qtbot, window):
+    for index in (1, 2, 0):  # the thumbnail area is empty: a press there still selects the row
+        viewport = window.panel.rows[index].examples.viewport()
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=QPoint(10, 10))
+        assert window.panel.selected == index
+    window.panel.rows[2].name.setFocus()
+    qtbot.waitUntil(lambda: window.panel.selected == 2)

@@ -34,6 +34,7 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from core.device import keep_freed_memory
 from metagui.checkpoints import shipped_checkpoints
 from metagui.main_window import MainWindow
 from metagui.session import Drawing, Example
@@ -156,6 +157,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="heartbeat duration")
     parser.add_argument("--view", choices=("map", "loss"), default="map", help="tab on screen")
     args = parser.parse_args()
+    keep_freed_memory()  # as metagui's main does
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or next(iter(shipped_checkpoints()), None)
     if checkpoint is None:

@@ -28,6 +28,7 @@ from torch import nn
 from core.algorithms import build_learner, final_step
 from core.algorithms.functional import HEAD_B, HEAD_W, GradientLearner
 from core.data.episodes import Episode
+from core.device import keep_freed_memory
 
 Grads = dict[str, torch.Tensor]
 
@@ -309,7 +310,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--adaptation-only", action="store_true", help="only the test-time adaptation latency"
     )
+    p.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc's allocator settings alone (default: core.device.keep_freed_memory)",
+    )
     args = p.parse_args(argv)
+    if not args.system_malloc:
+        keep_freed_memory()  # process-wide: every implementation below runs with it
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(

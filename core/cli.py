@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from core.device import DEVICE_CHOICES, pick_device
+from core.device import DEVICE_CHOICES, keep_freed_memory, pick_device
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -34,8 +34,13 @@ def _path(text: str):
 
 
 def setup_device(args: argparse.Namespace) -> torch.device:
-    """Apply --threads and resolve --device; exit with code 2 and a reason when unusable."""
+    """Apply --threads and resolve --device; exit with code 2 and a reason when unusable.
+
+    Also tunes the allocator for training (``keep_freed_memory``): the CLIs own their process.
+    """
     from core.data.paths import data_root
+
+    keep_freed_memory()
 
     if getattr(args, "data_root", None) is None and hasattr(args, "data_root"):
         args.data_root = data_root(None)

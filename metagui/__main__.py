@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from PySide6.QtWidgets import QApplication
 
+    from core.device import keep_freed_memory
     from metagui.main_window import MainWindow
 
+    keep_freed_memory()  # inner steps reuse their buffers instead of page-faulting new ones
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     app = QApplication.instance() or QApplication(sys.argv[:1])

@@ -15,12 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.algorithms import ALGORITHMS, build_learner, final_step
+from core.algorithms import ALGORITHMS, build_learner, final_step, functional
+from core.algorithms import maml as maml_module
+from core.algorithms import reptile as reptile_module
 from core.algorithms.functional import (
+    BN_EPS,
     HEAD_B,
     HEAD_W,
     LIVE_QUERIES,
     FastClassifier,
+    _SupportNorm,
     features,
     inner_loop,
     last,
@@ -146,6 +150,99 @@ def test_functional_forward_equals_the_conv4_module_in_training_mode():
     both = features(fast, images, n_stats=4)
     assert torch.allclose(both[:, :4], features(fast, images[:, :4]))
     assert not torch.allclose(both[:, 4:], features(fast, images[:, 4:]))
+
+
+def test_functional_forward_with_different_weights_per_task_matches_single_tasks():
+    """Grouped layout (first layer as a matrix product, later ones grouped convolutions)."""
+    torch.manual_seed(1)
+    learner = build_learner("maml", TINY).double()
+    fast = {k: v + 0.1 * torch.randn_like(v) for k, v in learner.task_weights(3, 2).items()}
+    images = torch.rand(3, 5, 1, 16, 16, dtype=torch.float64)
+    together = features(fast, images, n_stats=2)
+    for t in range(3):
+        alone = features({k: v[t : t + 1] for k, v in fast.items()}, images[t : t + 1], 2)
+        assert torch.allclose(together[t], alone[0])
+
+
+def _plain_support_norm(h, weight, bias, n_stats):
+    ref = h[:n_stats]
+    mean = ref.mean((0, 2, 3), keepdim=True)
+    var = ref.var((0, 2, 3), unbiased=False, keepdim=True)
+    return (h - mean) * torch.rsqrt(var + BN_EPS) * weight.view(1, -1, 1, 1) + bias.view(
+        1, -1, 1, 1
+    )
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_support_statistics_batch_norm_gradient(layout):
+    """The hand-written backward of the query pass's BatchNorm: finite differences, the plain
+    formula's autograd, and a clear error on a second derivative (it is first-order only)."""
+    torch.manual_seed(0)
+    h = torch.randn(7, 3, 4, 5, dtype=torch.float64).contiguous(memory_format=layout)
+    h.requires_grad_(True)
+    w = torch.rand(3, dtype=torch.float64, requires_grad=True)
+    b = torch.rand(3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *a: _SupportNorm.apply(*a, 2), (h, w, b))
+    out = _SupportNorm.apply(h, w, b, 2)
+    assert torch.allclose(out, _plain_support_norm(h, w, b, 2))
+    g = torch.randn_like(out)
+    ours = torch.autograd.grad(out, (h, w, b), g)
+    plain = torch.autograd.grad(_plain_support_norm(h, w, b, 2), (h, w, b), g)
+    assert all(torch.allclose(a, e, atol=1e-12) for a, e in zip(ours, plain, strict=True))
+    (gh,) = torch.autograd.grad(_SupportNorm.apply(h, w, b, 2).square().sum(), h, create_graph=True)
+    with pytest.raises(RuntimeError, match=r"twice|once_differentiable|double"):
+        gh.sum().backward()
+
+
+def _untied(monkeypatch, module):
+    """Make ``module`` run the inner loop without the head-only first step and feature reuse."""
+    real = module.inner_loop
+    monkeypatch.setattr(module, "inner_loop", lambda *a, **k: real(*a, **{**k, "tied_head": False}))
+    if hasattr(module, "FeatureCache"):
+        monkeypatch.setattr(module, "FeatureCache", lambda: features)
+
+
+@pytest.mark.parametrize("name", ["maml", "fomaml", "metasgd"])
+def test_head_only_first_step_gives_the_same_meta_gradient(name, monkeypatch):
+    gen = torch.Generator().manual_seed(4)
+    learner = tiny_learner(name, inner_steps=3, inner_lr=0.3)
+    eps_ = [toy_episode(gen) for _ in range(2)]
+    tied = flat_grad(learner, eps_)
+    _untied(monkeypatch, maml_module)
+    full = flat_grad(learner, eps_)
+    assert torch.allclose(tied, full, rtol=1e-9, atol=1e-12)
+
+
+def test_reptile_meta_step_is_unchanged_by_the_head_only_first_step(monkeypatch):
+    gen = torch.Generator().manual_seed(5)
+    eps_ = [toy_episode(gen) for _ in range(2)]
+    results = []
+    for patch in (False, True):
+        if patch:
+            _untied(monkeypatch, reptile_module)
+        learner = tiny_learner("reptile", inner_steps=3, inner_batch=4, inner_lr=0.01)
+        learner.meta_step(eps_, torch.optim.SGD(learner.parameters(), lr=1.0))
+        results.append(torch.cat([p.detach().reshape(-1) for p in learner.parameters()]))
+    # the full first step's backbone gradient is rounding noise (~1e-17), which Adam's
+    # normalisation turns into steps of ~1e-11; the head-only step is exactly zero there
+    assert torch.allclose(*results, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["maml", "metasgd", "reptile"])
+def test_adaptation_reuses_the_first_forward_pass_and_keeps_its_curve(name, monkeypatch):
+    gen = torch.Generator().manual_seed(6)
+    ep = toy_episode(gen, n_way=3, shots=2)
+    learner = tiny_learner(name)
+    calls = []
+    real = functional.features
+    monkeypatch.setattr(functional, "features", lambda *a, **k: calls.append(1) or real(*a, **k))
+    tied = list(learner.adapt(ep.support, ep.support_labels, ep.query, steps=4))
+    assert len(calls) == 4  # steps 0 and 1 share one forward pass: 5 states, 4 passes
+    _untied(monkeypatch, functional)
+    full = list(learner.adapt(ep.support, ep.support_labels, ep.query, steps=4))
+    assert [s.loss for s in tied] == pytest.approx([s.loss for s in full], rel=1e-10)
+    assert torch.allclose(tied[-1].query_probs, full[-1].query_probs, atol=1e-10)
+    assert tied[0].loss == pytest.approx(math.log(3))  # equal scores before the first step
 
 
 def test_inner_loop_and_first_order_gradient_on_a_quadratic_toy():

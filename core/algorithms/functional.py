@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from core.algorithms.base import AdaptStep, Learner, MetaLoss, check_finite, check_support
 from core.data.episodes import Episode
@@ -38,7 +39,7 @@ from core.models import Conv4
 
 Params = dict[str, torch.Tensor]
 #: ``update(fast, grads, step) -> new fast``: one inner-loop optimiser step.
-Update = Callable[[Params, Sequence[torch.Tensor], int], Params]
+Update = Callable[[Params, Sequence[torch.Tensor | None], int], Params]
 
 BLOCKS = 4
 BN_EPS = 1e-5
@@ -52,17 +53,70 @@ def block_names(i: int) -> tuple[str, str, str, str]:
     return f"{p}.0.weight", f"{p}.0.bias", f"{p}.1.weight", f"{p}.1.bias"
 
 
+class _SupportNorm(torch.autograd.Function):
+    """BatchNorm of all rows of ``h`` ``(n, C, H, W)`` with the statistics of its first ``n_stats``.
+
+    Forward and most of the backward are PyTorch's fused eval-mode batch-norm kernels (the
+    statistics passed as running statistics); the backward then adds the terms that flow through
+    the statistics into the first ``n_stats`` rows. Written out because autograd of the plain
+    formula made six passes over the largest activation and was the costliest step of a
+    meta-step (benchmarks/maml_speed.py). First-order only: the query pass of meta-training is
+    differentiated once (checked against the plain formula and finite differences in tests).
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, n_stats: int):
+        ref = h[:n_stats]
+        mean = ref.mean((0, 2, 3))
+        var = (ref - mean.view(1, -1, 1, 1)).square().mean((0, 2, 3))
+        ctx.save_for_backward(h, weight, mean, var)
+        ctx.n_stats = n_stats
+        return F.batch_norm(h, mean, var, weight, bias, training=False, eps=BN_EPS)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        h, weight, mean, var = ctx.saved_tensors
+        layout = CHANNELS_LAST if h.is_contiguous(memory_format=CHANNELS_LAST) else None
+        grad = grad.contiguous(memory_format=layout or torch.contiguous_format)
+        grad_h, grad_w, grad_b = torch.ops.aten.native_batch_norm_backward(
+            grad, h, weight, mean, var, None, None, False, BN_EPS, [True, True, True]
+        )
+        ref = h[: ctx.n_stats]
+        m = ref.numel() // ref.shape[1]
+        invstd = torch.rsqrt(var + BN_EPS).view(1, -1, 1, 1)
+        ref_hat = (ref - mean.view(1, -1, 1, 1)) * invstd
+        # through the statistics into the reference rows: -(w r / m) (sum g + x_hat sum g x_hat)
+        through = torch.addcmul(grad_b.view(1, -1, 1, 1), ref_hat, grad_w.view(1, -1, 1, 1))
+        grad_h[: ctx.n_stats] -= through * (weight.view(1, -1, 1, 1) * invstd / m)
+        return grad_h, grad_w, grad_b, None
+
+
 def _batch_norm(
     h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, n_stats: int | None
 ) -> torch.Tensor:
     """Normalise ``h`` ``(n, C, H, W)`` with the statistics of its first ``n_stats`` rows."""
     if n_stats is None or n_stats == h.shape[0]:
         return F.batch_norm(h, None, None, weight, bias, training=True, eps=BN_EPS)
-    ref = h[:n_stats]
-    mean = ref.mean((0, 2, 3), keepdim=True)
-    var = ref.var((0, 2, 3), unbiased=False, keepdim=True)
-    scale = torch.rsqrt(var + BN_EPS) * weight.view(1, -1, 1, 1)
-    return (h - mean) * scale + bias.view(1, -1, 1, 1)
+    return _SupportNorm.apply(h, weight, bias, n_stats)
+
+
+def _first_conv(images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The first 3x3 convolution as one matrix product per task, returned as the grouped
+    layout ``(n, T*C_out, H, W)`` in channels_last.
+
+    images ``(T, n, C_in, H, W)``, weight ``(T, C_out, C_in, 3, 3)``, bias ``(T, C_out)``. With one
+    input channel oneDNN's convolution is slow on this CPU (and returns NCHW, which then needs a
+    copy); the 9-column unfold times the weight gives the NHWC output directly, the same sums
+    (benchmarks/maml_speed.py).
+    """
+    tasks, n, c, hgt, wid = images.shape
+    k = weight.shape[-1]
+    cols = F.unfold(images.reshape(tasks * n, c, hgt, wid), k, padding=k // 2)
+    cols = cols.view(tasks, n, c * k * k, hgt * wid).transpose(2, 3).reshape(tasks, -1, c * k * k)
+    out = torch.baddbmm(bias.unsqueeze(1), cols, weight.reshape(tasks, -1, c * k * k).mT)
+    out = out.view(tasks, n, hgt, wid, -1).permute(1, 2, 3, 0, 4)
+    return out.reshape(n, hgt, wid, -1).permute(0, 3, 1, 2)
 
 
 def features(params: Mapping[str, torch.Tensor], images: torch.Tensor, n_stats: int | None = None):
@@ -71,14 +125,15 @@ def features(params: Mapping[str, torch.Tensor], images: torch.Tensor, n_stats: 
     BatchNorm uses the statistics of the first ``n_stats`` images of each task (all if None).
     """
     tasks, n = images.shape[:2]
-    h = images.transpose(0, 1).reshape(n, -1, *images.shape[3:])
+    h = None
     for i in range(BLOCKS):
         cw, cb, bw, bb = (params[k] for k in block_names(i))
-        cw = cw.reshape(-1, *cw.shape[2:]).contiguous(memory_format=CHANNELS_LAST)
-        h = F.conv2d(h, cw, cb.reshape(-1), padding=1, groups=tasks)
-        # A 1-channel input is both NCHW and NHWC, so the first conv returns NCHW; NHWC makes
-        # BatchNorm ~4x and max-pooling ~10x faster on this CPU (benchmarks/maml_speed.py).
-        h = h.contiguous(memory_format=CHANNELS_LAST)
+        if h is None:
+            h = _first_conv(images, cw, cb)
+        else:
+            cw = cw.reshape(-1, *cw.shape[2:]).contiguous(memory_format=CHANNELS_LAST)
+            h = F.conv2d(h, cw, cb.reshape(-1), padding=1, groups=tasks)
+            h = h.contiguous(memory_format=CHANNELS_LAST)  # a no-op unless oneDNN chose NCHW
         h = _batch_norm(h, bw.reshape(-1), bb.reshape(-1), n_stats)
         h = F.relu(F.max_pool2d(h, 2))  # == max_pool(relu(h)), on 4x fewer elements
     return h.reshape(n, tasks, -1).transpose(0, 1)
@@ -124,12 +179,18 @@ def check_inner(steps: int, lr: float, adapt_steps: int) -> None:
 
 
 def sgd(lr: float | Mapping[str, torch.Tensor]) -> Update:
-    """Plain SGD; ``lr`` is a number or, for Meta-SGD, a tensor per parameter name."""
+    """Plain SGD; ``lr`` is a number or, for Meta-SGD, a tensor per parameter name.
 
-    def update(fast: Params, grads: Sequence[torch.Tensor], step: int) -> Params:
-        if isinstance(lr, Mapping):
-            return {k: v - lr[k] * g for (k, v), g in zip(fast.items(), grads, strict=True)}
-        return {k: v - lr * g for (k, v), g in zip(fast.items(), grads, strict=True)}
+    A ``None`` gradient (a weight the loss does not move, see ``inner_loop``) keeps the weight
+    itself, the same tensor object.
+    """
+
+    def update(fast: Params, grads: Sequence[torch.Tensor | None], step: int) -> Params:
+        rates = lr if isinstance(lr, Mapping) else dict.fromkeys(fast, lr)
+        return {
+            k: v if g is None else v - rates[k] * g
+            for (k, v), g in zip(fast.items(), grads, strict=True)
+        }
 
     return update
 
@@ -156,6 +217,7 @@ def inner_loop(
     update: Update,
     create_graph: bool,
     evaluate_last: bool = True,
+    tied_head: bool = False,
 ) -> Iterator[InnerState]:
     """Yield the state at steps ``0..steps``; between yields, ``update`` on the loss gradient.
 
@@ -163,6 +225,15 @@ def inner_loop(
     ``False`` treats the gradients as constants (first order; adaptation at test time).
     ``evaluate_last=False`` skips the loss of the final weights (meta-training evaluates them on
     the queries instead).
+
+    ``tied_head=True``: ``fast`` starts from ``task_weights``, whose head rows are all one row, so
+    every class has the same score at step 0 and the loss's gradient w.r.t. the embedding,
+    ``sum_c w (p_c - y_c) = w (1 - 1)``, is exactly zero: the first step moves only the head.
+    Its gradient is then taken w.r.t. the head alone (no backward pass through the backbone).
+    Without ``create_graph`` the backbone weights stay the same tensors, so a ``FeatureCache``
+    serves step 1 without a forward pass; with it they are re-labelled (the new head is a
+    function of the old backbone, and step 1 needs the gradient w.r.t. the backbone alone), and
+    step 1 embeds again. Same results as the full gradient (tested).
     """
     for step in range(steps + 1):
         if step == steps and not evaluate_last:
@@ -171,8 +242,36 @@ def inner_loop(
         loss, out = loss_fn(fast, step)
         yield InnerState(step, fast, loss, out)
         if step < steps:
-            grads = torch.autograd.grad(loss, tuple(fast.values()), create_graph=create_graph)
-            fast = update(fast, grads, step)
+            moving = [k for k in fast if step > 0 or not tied_head or k in (HEAD_W, HEAD_B)]
+            found = torch.autograd.grad(
+                loss,
+                [fast[k] for k in moving],
+                create_graph=create_graph,
+                retain_graph=create_graph or len(moving) < len(fast),
+            )
+            by_name = dict(zip(moving, found, strict=True))
+            fast = update(fast, [by_name.get(k) for k in fast], step)
+            if create_graph and len(moving) < len(fast):
+                # the new head depends on the old backbone through its gradient; a new node per
+                # kept weight makes step 1's gradient the partial derivative it must be
+                fast = {k: v if k in by_name else v.view_as(v) for k, v in fast.items()}
+
+
+class FeatureCache:
+    """``features`` that returns its last result again while the backbone weights and images
+    are the same tensors (step 1 after a head-only first step, see ``inner_loop``)."""
+
+    def __init__(self) -> None:
+        self._key: list[torch.Tensor] = []
+        self._n_stats: int | None = None
+        self._feats = torch.empty(0)
+
+    def __call__(self, params: Params, images: torch.Tensor, n_stats: int | None = None):
+        key = [images, *(v for k, v in params.items() if k not in (HEAD_W, HEAD_B))]
+        same = len(key) == len(self._key) and self._n_stats == n_stats
+        if not (same and all(a is b for a, b in zip(key, self._key, strict=True))):
+            self._feats, self._key, self._n_stats = features(params, images, n_stats), key, n_stats
+        return self._feats
 
 
 def last(states: Iterator[InnerState]) -> InnerState:
@@ -335,17 +434,20 @@ class GradientLearner(Learner):
         n_s = len(support)
         images = support if query is None else torch.cat([support, query.to(support.dtype)])
         images, labels = images.unsqueeze(0), support_labels.unsqueeze(0)
+        support_only, embed = images[:, :n_s], FeatureCache()
 
         def loss_fn(fast: Params, step: int):
             # BatchNorm statistics come from the support rows only, so leaving the queries out
             # changes nothing on the support; it spares their share of the backward pass
             live = query is not None and (step == steps or len(query) <= LIVE_QUERIES)
-            out = logits(fast, images if live else images[:, :n_s], n_stats=n_s)
+            out = head_logits(fast, embed(fast, images if live else support_only, n_stats=n_s))
             query_logits = out[0, n_s:] if live else None
             return task_losses(out[:, :n_s], labels), (out[0, :n_s], query_logits)
 
         fast = self.task_weights(1, n_way, detach=True)
-        states = inner_loop(fast, loss_fn, steps, self.inner_update(lr), create_graph=False)
+        states = inner_loop(
+            fast, loss_fn, steps, self.inner_update(lr), create_graph=False, tied_head=True
+        )
         yield from self._adapt_records(states, support, support_labels, steps, {})
 
     def inner_update(self, lr: float | None) -> Update:

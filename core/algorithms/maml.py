@@ -18,14 +18,15 @@ import torch
 
 from core.algorithms.base import parse_bool
 from core.algorithms.functional import (
+    FeatureCache,
     GradientLearner,
     Params,
     TaskBatch,
     Update,
     check_inner,
+    head_logits,
     inner_loop,
     last,
-    logits,
     sgd,
     task_losses,
 )
@@ -76,8 +77,11 @@ class MAML(GradientLearner):
         """Fast weights ``(T, ...)`` after ``inner_steps`` steps on each task's support set."""
         c = self.config
 
+        embed = FeatureCache()
+
         def loss_fn(fast: Params, step: int):
-            return task_losses(logits(fast, batch.support), batch.support_labels), None
+            out = head_logits(fast, embed(fast, batch.support))
+            return task_losses(out, batch.support_labels), None
 
         fast = self.task_weights(batch.tasks, batch.n_way)
         states = inner_loop(
@@ -87,6 +91,7 @@ class MAML(GradientLearner):
             self.meta_update(),
             create_graph=not c.first_order,
             evaluate_last=False,
+            tied_head=True,
         )
         return last(states).fast
 

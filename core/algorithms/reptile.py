@@ -66,13 +66,21 @@ class ReptileConfig:
 
 
 def adam_beta1_zero(lr: float, beta2: float = 0.999, eps: float = 1e-8) -> Update:
-    """Adam with beta1 = 0 (Reptile's inner optimiser); its state lives in this closure."""
+    """Adam with beta1 = 0 (Reptile's inner optimiser); its state lives in this closure.
+
+    A ``None`` gradient is a zero gradient: the weight stays, its second moment decays (from 0).
+    """
     second: dict[str, torch.Tensor] = {}
 
-    def update(fast: Params, grads: Sequence[torch.Tensor], step: int) -> Params:
+    def update(fast: Params, grads: Sequence[torch.Tensor | None], step: int) -> Params:
         out = {}
         correction = 1 - beta2 ** (step + 1)
         for (k, v), g in zip(fast.items(), grads, strict=True):
+            if g is None:
+                if k in second:
+                    second[k] = beta2 * second[k]
+                out[k] = v
+                continue
             s = second[k] = beta2 * second.get(k, 0.0) + (1 - beta2) * g * g
             out[k] = v - lr * g / ((s / correction).sqrt() + eps)
         return out
@@ -126,7 +134,13 @@ class Reptile(GradientLearner):
 
             fast = self.task_weights(batch.tasks, batch.n_way, detach=True)
             states = inner_loop(
-                fast, loss_fn, c.inner_steps, self.inner_update(None), False, evaluate_last=False
+                fast,
+                loss_fn,
+                c.inner_steps,
+                self.inner_update(None),
+                False,
+                evaluate_last=False,
+                tied_head=True,
             )
             phi = {k: v.detach() for k, v in last(states).fast.items()}
             with torch.no_grad():

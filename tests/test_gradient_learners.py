@@ -24,6 +24,7 @@ from core.algorithms.functional import (
     HEAD_W,
     LIVE_QUERIES,
     FastClassifier,
+    _BatchNorm,
     _SupportNorm,
     features,
     inner_loop,
@@ -192,6 +193,31 @@ def test_support_statistics_batch_norm_gradient(layout):
     (gh,) = torch.autograd.grad(_SupportNorm.apply(h, w, b, 2).square().sum(), h, create_graph=True)
     with pytest.raises(RuntimeError, match=r"twice|once_differentiable|double"):
         gh.sum().backward()
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_batch_statistics_batch_norm_first_and_second_derivatives(layout):
+    """The inner loop's BatchNorm equals PyTorch's, through a gradient of a gradient too."""
+    torch.manual_seed(0)
+    h = torch.randn(5, 3, 4, 4, dtype=torch.float64).contiguous(memory_format=layout)
+    h.requires_grad_(True)
+    w = torch.rand(3, dtype=torch.float64, requires_grad=True)
+    b = torch.rand(3, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(5, 3, 4, 4, dtype=torch.float64)
+
+    def second(norm):
+        gh, gw, _ = torch.autograd.grad(norm(h, w, b), (h, w, b), g, create_graph=True)
+        return torch.autograd.grad(gh.square().sum() + (gw * gw).sum(), (h, w))
+
+    def native(h, w, b):
+        return F.batch_norm(h, None, None, w, b, training=True, eps=BN_EPS)
+
+    assert torch.allclose(_BatchNorm.apply(h, w, b), native(h, w, b))
+    first = [torch.autograd.grad(f(h, w, b), (h, w, b), g) for f in (_BatchNorm.apply, native)]
+    assert all(torch.allclose(a, e) for a, e in zip(*first, strict=True))
+    ours, expected = second(_BatchNorm.apply), second(native)
+    assert all(torch.allclose(a, e) for a, e in zip(ours, expected, strict=True))
+    assert torch.autograd.gradgradcheck(_BatchNorm.apply, (h, w, b))
 
 
 def _untied(monkeypatch, module):

@@ -53,6 +53,47 @@ def block_names(i: int) -> tuple[str, str, str, str]:
     return f"{p}.0.weight", f"{p}.0.bias", f"{p}.1.weight", f"{p}.1.bias"
 
 
+class _BatchNorm(torch.autograd.Function):
+    """BatchNorm with batch statistics whose backward is differentiable in few passes.
+
+    Forward and a first-order backward are PyTorch's fused kernels. When the backward itself
+    must be differentiated (second-order MAML and Meta-SGD: ``create_graph=True``), it is written
+    as eight elementwise operations and reductions that autograd differentiates again; PyTorch's
+    own double backward of batch norm was the costliest part of a second-order meta-step on this
+    CPU (about 2x slower on channels_last activations; benchmarks/maml_speed.py).
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, bias):
+        out, mean, invstd = torch.native_batch_norm(h, weight, bias, None, None, True, 0.0, BN_EPS)
+        ctx.save_for_backward(h, weight, mean, invstd)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, weight, mean, invstd = ctx.saved_tensors
+        grad = grad.contiguous(memory_format=_layout(h))  # mixed layouts take slow loops
+        if not torch.is_grad_enabled():
+            return torch.ops.aten.native_batch_norm_backward(
+                grad, h, weight, None, None, mean, invstd, True, BN_EPS, [True, True, True]
+            )
+        dims = (0, 2, 3)
+        m = h.numel() // h.shape[1]
+        centred = h - h.mean(dims, keepdim=True)
+        invstd = torch.rsqrt(centred.square().mean(dims, keepdim=True) + BN_EPS)
+        h_hat = centred * invstd
+        grad_b = grad.sum(dims, keepdim=True)
+        grad_w = (grad * h_hat).sum(dims, keepdim=True)
+        grad_h = (weight.view(1, -1, 1, 1) * invstd) * (grad - (grad_b + h_hat * grad_w) / m)
+        return grad_h, grad_w.view(-1), grad_b.view(-1)
+
+
+def _layout(h: torch.Tensor) -> torch.memory_format:
+    if h.is_contiguous(memory_format=CHANNELS_LAST):
+        return CHANNELS_LAST
+    return torch.contiguous_format
+
+
 class _SupportNorm(torch.autograd.Function):
     """BatchNorm of all rows of ``h`` ``(n, C, H, W)`` with the statistics of its first ``n_stats``.
 
@@ -77,8 +118,7 @@ class _SupportNorm(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         h, weight, mean, var = ctx.saved_tensors
-        layout = CHANNELS_LAST if h.is_contiguous(memory_format=CHANNELS_LAST) else None
-        grad = grad.contiguous(memory_format=layout or torch.contiguous_format)
+        grad = grad.contiguous(memory_format=_layout(h))
         grad_h, grad_w, grad_b = torch.ops.aten.native_batch_norm_backward(
             grad, h, weight, mean, var, None, None, False, BN_EPS, [True, True, True]
         )
@@ -97,7 +137,7 @@ def _batch_norm(
 ) -> torch.Tensor:
     """Normalise ``h`` ``(n, C, H, W)`` with the statistics of its first ``n_stats`` rows."""
     if n_stats is None or n_stats == h.shape[0]:
-        return F.batch_norm(h, None, None, weight, bias, training=True, eps=BN_EPS)
+        return _BatchNorm.apply(h, weight, bias)
     return _SupportNorm.apply(h, weight, bias, n_stats)
 
 

@@ -23,6 +23,7 @@ from core.checkpoint import CheckpointError, load_checkpoint
 from core.data.episodes import EpisodeSpec
 from core.data.paths import data_root
 from core.data.splits import load_split
+from core.device import keep_freed_memory
 from core.evaluate import evaluate_iter, overlap_problem, summarize
 
 SETTINGS = ((5, 1), (5, 5), (20, 1), (20, 5))
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated subset, e.g. 20w5s (default: all four)",
     )
     args = p.parse_args(argv)
+    keep_freed_memory()
     torch.set_num_threads(args.threads)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     banks = {}

@@ -16,7 +16,9 @@ import dataclasses
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -125,10 +127,15 @@ class Trainer:
         s = summarize([r.accuracy for r in results])
         return s.mean, s.ci95
 
-    def run(self) -> Iterator[TrainStep | Validation]:
-        """Train from the current step to ``config.episodes``, validating every ``val_every``."""
+    def run(self, deadline: float | None = None) -> Iterator[TrainStep | Validation]:
+        """Train from the current step to ``config.episodes``, validating every ``val_every``.
+
+        ``deadline`` (``time.monotonic()`` seconds): once passed, validate at the current step
+        and stop (``stopped_early`` becomes True).
+        """
         c = self.config
-        while self.step < c.episodes:
+        self.stopped_early = False
+        while self.step < c.episodes and not self.stopped_early:
             self.learner.train()
             batch = [
                 sample_episode(self.train_bank, self.train_spec, self.generator).to(self.device)
@@ -139,7 +146,8 @@ class Trainer:
             self.scheduler.step()
             self.step += 1
             yield TrainStep(self.step, out.loss.item(), out.accuracy, lr)
-            if self.step % c.val_every == 0 or self.step == c.episodes:
+            self.stopped_early = deadline is not None and time.monotonic() >= deadline
+            if self.step % c.val_every == 0 or self.step == c.episodes or self.stopped_early:
                 acc, ci = self.validate()
                 best = acc > self.best_accuracy
                 if best:
@@ -186,6 +194,13 @@ def build_parser(algorithm: str) -> argparse.ArgumentParser:
         action="store_true",
         help="continue the run in --out from its last.pt (its saved settings win; "
         "--episodes may be raised to train longer)",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="stop after this much wall time (validating and saving at the step reached); "
+        "continue later with --resume",
     )
     add_data_args(p)
     add_device_args(p)
@@ -242,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(kept, episodes=max(config.episodes, kept.episodes))
         algo_config = saved["config"]
         command = saved["metadata"]["train_command"]
+    if args.max_minutes is not None and args.max_minutes < 0:
+        return fail("--max-minutes must be positive")
     for name in ("ways", "shots", "episodes", "meta_batch", "val_every", "val_episodes", "lr_step"):
         if getattr(config, name) < 1:
             return fail(f"--{name.replace('_', '-')} must be at least 1")
@@ -273,10 +290,25 @@ def main(argv: list[str] | None = None) -> int:
         "train_characters": sorted(train_bank.characters),
         "core_version": __version__,
     }
-    return _loop(trainer, out, metadata)
+    minutes = args.max_minutes
+    return _loop(trainer, out, metadata, None if minutes is None else 60 * minutes)
 
 
-def _loop(trainer: Trainer, out: Path, metadata: dict) -> int:
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # `kill` (SIGTERM) saves and stops like Ctrl+C
+
+
+def _loop(trainer: Trainer, out: Path, metadata: dict, seconds: float | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _run_loop(trainer, out, metadata, seconds)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run_loop(trainer, out, metadata, seconds)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_loop(trainer: Trainer, out: Path, metadata: dict, seconds: float | None) -> int:
     config = trainer.config
     writer = _tensorboard(out)
     started = time.monotonic()
@@ -305,8 +337,9 @@ def _loop(trainer: Trainer, out: Path, metadata: dict) -> int:
         os.replace(tmp, out / Path(name).with_suffix(".json"))
 
     bar = tqdm(total=config.episodes, initial=trainer.step, desc=config.algorithm, disable=None)
+    deadline = None if seconds is None else started + seconds
     try:
-        for rec in trainer.run():
+        for rec in trainer.run(deadline):
             if isinstance(rec, TrainStep):
                 bar.update(1)
                 if rec.step % 10 == 0:
@@ -363,6 +396,12 @@ def _loop(trainer: Trainer, out: Path, metadata: dict) -> int:
         bar.close()
         if writer:
             writer.close()
+    if trainer.stopped_early:
+        print(
+            f"time limit reached at step {trainer.step}: saved {out / 'last.pt'}; "
+            "continue with --resume",
+            file=sys.stderr,
+        )
     print(
         f"done: best validation {100 * trainer.best_accuracy:.2f} % at step {trainer.best_step}; "
         f"checkpoint {out / 'best.pt'}",

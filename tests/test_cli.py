@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -54,6 +56,42 @@ def test_resume_continues_exactly(tiny_root, tmp_path):
     assert b.training_state["step"] == 4
     for k, v in a.learner.state_dict().items():
         assert torch.equal(v, b.learner.state_dict()[k]), f"{k} differs after resume"
+
+
+def test_max_minutes_stops_with_a_validated_resumable_run(tiny_root, tmp_path, capsys):
+    common = ["--data-root", str(tiny_root), "--out", str(tmp_path), *TINY_TRAIN]
+    assert train.main(["--episodes", "50", "--max-minutes", "0", *common]) == 0
+    err = capsys.readouterr().err
+    assert "time limit reached at step 1" in err and "--resume" in err
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last.training_state["step"] == 1 and "val_accuracy" in last.metadata["metrics"]
+    assert (tmp_path / "best.pt").is_file()
+    assert train.main(["--resume", "--max-minutes", "0", *common]) == 0  # one more step
+    assert load_checkpoint(tmp_path / "last.pt").training_state["step"] == 2
+    assert train.main(["--max-minutes", "-1", *common]) == 2
+    assert "--max-minutes must be positive" in capsys.readouterr().err
+
+
+def test_sigterm_saves_the_run_like_ctrl_c(tiny_root, tmp_path):
+    """A background run stopped with `kill` keeps its progress (SIGINT is ignored there)."""
+    args = ["--episodes", "100000", "--data-root", str(tiny_root), "--out", str(tmp_path)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.train", *args, *TINY_TRAIN],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "last.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (tmp_path / "last.pt").exists(), "no validation within 2 minutes"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted: saved" in err
+    assert load_checkpoint(tmp_path / "last.pt").metadata["metrics"] == {"interrupted": True}
 
 
 def test_resume_without_a_run_fails_clearly(tmp_path, capsys):

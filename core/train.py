@@ -99,6 +99,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed)
         self.step = 0
         self.best_accuracy = -1.0
+        self.stopped_early = False  # set by run() when its deadline passed
         self.best_step = 0
 
     def state_dict(self) -> dict:

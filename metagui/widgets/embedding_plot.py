@@ -63,7 +63,7 @@ class EmbeddingPlot(pg.PlotWidget):
         self.setXRange(-1, 1, padding=0)
         self.setYRange(-1, 1, padding=0)
         self._note.setPos(0, 0)
-        self._note.setTextWidth(max(200, int(self.width() * 0.85)))  # wrap long reasons
+        self._wrap_note()
         self._note.setText(text)
 
     def show_map(self, found: MapUpdate, winner: int | None = None) -> None:
@@ -108,7 +108,10 @@ class EmbeddingPlot(pg.PlotWidget):
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if getattr(self, "_note", None) is not None and self._note.toPlainText():
-            self._note.setTextWidth(max(200, int(self.width() * 0.85)))
+            self._wrap_note()
+
+    def _wrap_note(self) -> None:
+        self._note.setTextWidth(max(200, int(self.width() * 0.85)))  # long reasons wrap
 
     def _set_title(self, text: str) -> None:
         if text != self._title:  # a title change relayouts the plot: only when it changes

@@ -36,6 +36,10 @@ from core.data.splits import SPLITS, SUBSETS, ClassBank, load_split
 from core.evaluate import evaluate_iter, summarize
 
 
+OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("step", "linear")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     algorithm: str = field(default="protonet", metadata={"help": "learner to meta-train"})
@@ -47,8 +51,23 @@ class TrainConfig:
     queries: int = field(default=5, metadata={"help": "query images per class (training)"})
     meta_batch: int = field(default=1, metadata={"help": "episodes per meta-update"})
     episodes: int = field(default=20000, metadata={"help": "total meta-updates to run"})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate of the outer loop"})
-    lr_step: int = field(default=4000, metadata={"help": "halve the learning rate every N steps"})
+    optimizer: str = field(
+        default="adam",
+        metadata={
+            "help": "outer-loop optimiser (sgd with --lr 1 is Reptile's paper update)",
+            "choices": OPTIMIZERS,
+        },
+    )
+    lr: float = field(default=1e-3, metadata={"help": "learning rate of the outer loop"})
+    lr_schedule: str = field(
+        default="step",
+        metadata={
+            "help": "step: multiply by --lr-gamma every --lr-step steps; "
+            "linear: anneal to 0 at --episodes (Reptile's schedule)",
+            "choices": LR_SCHEDULES,
+        },
+    )
+    lr_step: int = field(default=4000, metadata={"help": "decay the learning rate every N steps"})
     lr_gamma: float = field(default=0.5, metadata={"help": "learning-rate decay factor"})
     val_every: int = field(default=500, metadata={"help": "validate and checkpoint every N steps"})
     val_episodes: int = field(default=300, metadata={"help": "fixed validation episodes"})
@@ -74,6 +93,20 @@ class Validation:
     best: bool
 
 
+def _optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr)
+    return torch.optim.Adam(params, lr=config.lr)
+
+
+def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
+    if config.lr_schedule == "linear":
+        # A closure over config.episodes: raising --episodes on --resume stretches the annealing.
+        total = config.episodes
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total))
+    return torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.lr_gamma)
+
+
 class Trainer:
     """Meta-training as a generator of ``TrainStep``/``Validation`` records (see ``run``)."""
 
@@ -92,10 +125,8 @@ class Trainer:
         self.val_spec = EpisodeSpec(config.val_ways, config.val_shots, config.val_queries)
         check_spec(train_bank, self.train_spec)
         check_spec(val_bank, self.val_spec)
-        self.optimizer = torch.optim.Adam(learner.parameters(), lr=config.lr)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, config.lr_step, config.lr_gamma
-        )
+        self.optimizer = _optimizer(config, learner.parameters())
+        self.scheduler = _scheduler(config, self.optimizer)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.step = 0
         self.best_accuracy = -1.0
@@ -115,6 +146,10 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.config.lr_schedule == "linear":  # the annealing's length may have changed
+            (rule,) = self.scheduler.lr_lambdas
+            for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+                group["lr"] = base * rule(self.scheduler.last_epoch)
         self.generator.set_state(state["generator"])
         self.step = int(state["step"])
         self.best_accuracy = float(state["best_accuracy"])
@@ -260,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         command = saved["metadata"]["train_command"]
     if args.max_minutes is not None and args.max_minutes < 0:
         return fail("--max-minutes must be positive")
+    if not (config.lr > 0 and config.lr < float("inf")):
+        return fail("--lr must be a positive number")
     for name in ("ways", "shots", "episodes", "meta_batch", "val_every", "val_episodes", "lr_step"):
         if getattr(config, name) < 1:
             return fail(f"--{name.replace('_', '-')} must be at least 1")

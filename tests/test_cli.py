@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -92,6 +93,48 @@ def test_sigterm_saves_the_run_like_ctrl_c(tiny_root, tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted: saved" in err
     assert load_checkpoint(tmp_path / "last.pt").metadata["metrics"] == {"interrupted": True}
+
+
+def test_sgd_outer_optimizer_with_linear_annealing_and_resume(tiny_root, tmp_path):
+    """Reptile's paper update: SGD, step size annealed linearly to 0 at --episodes; raising
+    --episodes on --resume stretches the annealing over the longer run."""
+    from core.algorithms import build_learner
+    from core.data.splits import load_split
+
+    banks = [load_split(tiny_root, "vinyals", s) for s in ("train", "val")]
+    config = train.TrainConfig(
+        algorithm="reptile", ways=5, shots=2, queries=2, episodes=4, lr=1.0, optimizer="sgd",
+        lr_schedule="linear", val_every=100, val_ways=5, val_episodes=2,
+    )  # fmt: skip
+    learner = build_learner("reptile", {"inner_steps": 1, "adapt_steps": 1})
+    trainer = train.Trainer(config, learner, *banks, torch.device("cpu"))
+    assert isinstance(trainer.optimizer, torch.optim.SGD)
+    lrs = [r.lr for r in trainer.run() if isinstance(r, train.TrainStep)]
+    assert lrs == [1.0, 0.75, 0.5, 0.25]
+    longer = dataclasses.replace(config, episodes=8)
+    resumed = train.Trainer(longer, learner, *banks, torch.device("cpu"))
+    resumed.load_state_dict(trainer.state_dict())
+    lrs = [r.lr for r in resumed.run() if isinstance(r, train.TrainStep)]
+    assert lrs == [0.5, 0.375, 0.25, 0.125]
+
+    common = ["--algorithm", "reptile", "--inner-steps", "1", "--adapt-steps", "1"]
+    common += ["--optimizer", "sgd", "--lr", "1", "--lr-schedule", "linear"]
+    common += ["--data-root", str(tiny_root), "--out", str(tmp_path), *TINY_TRAIN]
+    assert train.main(["--episodes", "2", *common]) == 0
+    assert train.main(["--episodes", "4", "--resume", *common]) == 0
+    state = load_checkpoint(tmp_path / "last.pt").training_state
+    assert state["step"] == 4 and state["optimizer"]["param_groups"][0]["lr"] == 0.0
+    assert "momentum" in state["optimizer"]["param_groups"][0]  # SGD's state, not Adam's
+    assert train.main(["--episodes", "8", "--resume", *common]) == 0
+    state = load_checkpoint(tmp_path / "last.pt").training_state
+    assert state["step"] == 8 and state["optimizer"]["param_groups"][0]["lr"] == 0.0
+
+
+def test_bad_learning_rates_exit_2(tmp_path, capsys):
+    for lr in ("-1", "0", "nan", "inf"):
+        args = ["--lr", lr, "--out", str(tmp_path), "--data-root", str(tmp_path)]
+        assert train.main(args) == 2
+        assert "--lr must be a positive number" in capsys.readouterr().err
 
 
 def test_resume_without_a_run_fails_clearly(tmp_path, capsys):

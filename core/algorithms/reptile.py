@@ -51,7 +51,8 @@ class ReptileConfig:
         default=10, metadata={"help": "images per inner step in training (0: the whole task)"}
     )
     inner_optimizer: str = field(
-        default="adam", metadata={"help": "inner-loop optimiser: adam (beta1=0) or sgd"}
+        default="adam",
+        metadata={"help": "inner-loop optimiser: adam (beta1=0) or sgd", "choices": INNER_OPTIMIZERS},
     )
     adapt_steps: int = field(
         default=50, metadata={"help": "full-batch inner steps when adapting at test time"}

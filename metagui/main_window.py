@@ -310,6 +310,7 @@ class MainWindow(QMainWindow):
         self.settings.add_checkpoint(path)
         self.settings.select_checkpoint(path)
         self.compare_panel.add_checkpoint(path)
+        self._title_compare_a()
         config = checkpoint.learner.config
         trained_steps = getattr(config, "adapt_steps", 0) or getattr(config, "inner_steps", 0)
         lr = getattr(config, "adapt_lr", None) or getattr(config, "inner_lr", None)
@@ -799,12 +800,15 @@ class MainWindow(QMainWindow):
             support, self.session.version, self.query(), self.has_query(), self.device
         )
 
+    def _title_compare_a(self) -> None:
+        name = self.checkpoint_path.name if self.checkpoint_path else ""
+        self.compare_panel.a.title.setText(f"A: {self.checkpoint.learner.name} · {name}")
+
     def _compare_a(self, job: Job, last) -> None:
         """The first learner's result, into compare column A."""
         if self.checkpoint is None:
             return
-        name = self.checkpoint_path.name if self.checkpoint_path else ""
-        self.compare_panel.a.title.setText(f"A: {self.checkpoint.learner.name} · {name}")
+        self._title_compare_a()
         current = job.context["query_version"] == self._query_version and self.has_query()
         steps = last.total_steps if job.kind == "adapt" else 0
         self.compare_panel.a.show_result(

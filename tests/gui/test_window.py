@@ -416,6 +416,19 @@ def test_compare_mode_runs_two_learners_on_the_same_task(qtbot, window, tmp_path
     assert window.checkpoint is not None and window.banner.level != "error"
 
 
+def test_showing_the_compare_tab_keeps_the_canvases_size(qtbot, window):
+    window.resize(1400, 900)
+    qtbot.wait(50)
+    before = window.teach_canvas.height(), window.query_canvas.height()
+    window.result_tabs.setCurrentWidget(window.compare_panel)
+    qtbot.wait(50)
+    assert (window.teach_canvas.height(), window.query_canvas.height()) == before
+    assert window.compare_panel.a.title.text() == "A: protonet · protonet-random.pt"
+    window.compare_panel.b.show_text("a long message " * 20)  # wraps over many lines
+    qtbot.wait(50)
+    assert (window.teach_canvas.height(), window.query_canvas.height()) == before
+
+
 def test_clicking_anywhere_in_a_class_row_selects_it(qtbot, window):
     for index in (1, 2, 0):  # the thumbnail area is empty: a press there still selects the row
         viewport = window.panel.rows[index].examples.viewport()

@@ -35,7 +35,6 @@ from core.data.preprocess import PREPROCESS_VERSION
 from core.data.splits import SPLITS, SUBSETS, ClassBank, load_split
 from core.evaluate import evaluate_iter, summarize
 
-
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("step", "linear")
 
@@ -148,7 +147,9 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if self.config.lr_schedule == "linear":  # the annealing's length may have changed
             (rule,) = self.scheduler.lr_lambdas
-            for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            for group, base in zip(
+                self.optimizer.param_groups, self.scheduler.base_lrs, strict=True
+            ):
                 group["lr"] = base * rule(self.scheduler.last_epoch)
         self.generator.set_state(state["generator"])
         self.step = int(state["step"])

@@ -52,7 +52,10 @@ class ReptileConfig:
     )
     inner_optimizer: str = field(
         default="adam",
-        metadata={"help": "inner-loop optimiser: adam (beta1=0) or sgd", "choices": INNER_OPTIMIZERS},
+        metadata={
+            "help": "inner-loop optimiser: adam (beta1=0) or sgd",
+            "choices": INNER_OPTIMIZERS,
+        },
     )
     adapt_steps: int = field(
         default=50, metadata={"help": "full-batch inner steps when adapting at test time"}

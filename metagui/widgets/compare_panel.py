@@ -95,7 +95,7 @@ class ComparePanel(QWidget):
         self.b.title.setText("second learner: none")
         self.b.show_text("Choose a checkpoint above to compare two learners on your task.")
 
-    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt API)
+    def hasHeightForWidth(self) -> bool:
         """No: the wrapped labels would make the window's bottom row claim the canvases'
         height whenever this tab is shown; the columns fit the height they are given."""
         return False

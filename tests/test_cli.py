@@ -82,10 +82,10 @@ def test_sigterm_saves_the_run_like_ctrl_c(tiny_root, tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # a healthy run validates in seconds
         while not (tmp_path / "last.pt").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert (tmp_path / "last.pt").exists(), "no validation within 2 minutes"
+        assert (tmp_path / "last.pt").exists(), "no validation within 10 minutes"
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:

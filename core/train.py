@@ -14,6 +14,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import math
 import os
 import shlex
 import signal
@@ -296,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         command = saved["metadata"]["train_command"]
     if args.max_minutes is not None and args.max_minutes < 0:
         return fail("--max-minutes must be positive")
-    if not (config.lr > 0 and config.lr < float("inf")):
+    if not (math.isfinite(config.lr) and config.lr > 0):
         return fail("--lr must be a positive number")
     for name in ("ways", "shots", "episodes", "meta_batch", "val_every", "val_episodes", "lr_step"):
         if getattr(config, name) < 1:

@@ -102,7 +102,7 @@ def test_within_alphabet_episodes_with_shared_drawers(tiny_root):
         assert len({n.split("/")[0] for n in ep.class_names}) == 1
     with pytest.raises(ValueError, match="within-alphabet"):
         check_spec(bank, EpisodeSpec(ways=7, shots=1, queries=1, within_alphabet=True))
-    with pytest.raises(ValueError, match="drawings per class"):
+    with pytest.raises(ValueError, match="images per class"):
         check_spec(bank, EpisodeSpec(ways=5, shots=15, queries=6))
 
 

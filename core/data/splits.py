@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import torch
 
 from core.data.omniglot import OmniglotSet, load_omniglot_set
 from core.data.paths import OMNIGLOT_SETS, ensure_vinyals_splits
+from core.data.spec import PreprocessSpec
 
 SPLITS = ("vinyals", "lake")
 SUBSETS = ("train", "val", "trainval", "test")
@@ -29,10 +32,12 @@ LAKE_VAL_ALPHABETS = ("Japanese_(katakana)", "Korean", "Latin", "N_Ko", "Tifinag
 
 @dataclass(frozen=True)
 class ClassBank:
-    """Images of a set of classes.
+    """Images of a set of Omniglot classes: the ``omniglot`` ``FewShotDataset``.
 
-    ``images``: uint8 tensor ``(n_classes, n_drawers, 1, size, size)``, ink = 255;
-    ``names[i]``: ``"Alphabet/characterNN/rotDDD"``; ``alphabet_ids[i]``: index into ``alphabets``;
+    ``images``: uint8 tensor ``(n_classes, n_drawers, 1, size, size)``, ink = 255; flat item
+    ``c * n_drawers + d`` is drawer ``d`` of class ``c``;
+    ``names[i]``: ``"Alphabet/characterNN/rotDDD"``; ``alphabet_ids[i]``: index into ``alphabets``
+    (the dataset's ``group_ids``/``groups``);
     ``sources``: the Omniglot sets (background/evaluation) the classes come from;
     ``split``/``subset``: how the bank was made (recorded in checkpoints).
     """
@@ -44,10 +49,52 @@ class ClassBank:
     sources: frozenset[str]
     split: str
     subset: str
+    root: Path | None = None
+
+    name = "omniglot"
+    in_memory = True
 
     @property
     def n_classes(self) -> int:
         return self.images.shape[0]
+
+    @functools.cached_property
+    def counts(self) -> torch.Tensor:
+        """``(n_classes,)`` drawings per class (all equal)."""
+        return torch.full((self.n_classes,), self.images.shape[1], dtype=torch.int64)
+
+    @functools.cached_property
+    def offsets(self) -> torch.Tensor:
+        """``(n_classes,)`` flat index of each class's first drawing."""
+        return torch.arange(self.n_classes, dtype=torch.int64) * self.images.shape[1]
+
+    @property
+    def group_ids(self) -> torch.Tensor:
+        return self.alphabet_ids
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return self.alphabets
+
+    @functools.cached_property
+    def preprocess(self) -> PreprocessSpec:
+        return PreprocessSpec("ink", self.images.shape[-1])
+
+    def items(self, index: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(len(index), 1, S, S)`` of flat item indices."""
+        return self.images.reshape(-1, *self.images.shape[2:])[index]
+
+    def describe(self) -> dict:
+        """What a checkpoint records about its data."""
+        return {
+            "name": self.name,
+            "split": self.split,
+            "subset": self.subset,
+            "root": None if self.root is None else str(self.root),
+            "n_classes": self.n_classes,
+            "n_items": int(self.images.shape[0] * self.images.shape[1]),
+            "preprocess": self.preprocess.to_dict(),
+        }
 
     @property
     def characters(self) -> frozenset[str]:
@@ -86,9 +133,8 @@ def load_split(
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if subset not in SUBSETS:
         raise ValueError(f"unknown subset {subset!r}; choose one of {', '.join(SUBSETS)}")
-    if split == "vinyals":
-        return _vinyals(root, subset, size)
-    return _lake(root, subset, size)
+    bank = _vinyals(root, subset, size) if split == "vinyals" else _lake(root, subset, size)
+    return dataclasses.replace(bank, root=Path(root))
 
 
 def _vinyals(root: Path, subset: str, size: int) -> ClassBank:

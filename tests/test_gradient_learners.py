@@ -15,26 +15,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.algorithms import ALGORITHMS, build_learner, final_step, functional
+from core.algorithms import ALGORITHMS, build_learner, final_step
+from core.algorithms import gradient as functional
 from core.algorithms import maml as maml_module
 from core.algorithms import reptile as reptile_module
-from core.algorithms.functional import (
-    BN_EPS,
-    HEAD_B,
-    HEAD_W,
-    LIVE_QUERIES,
-    FastClassifier,
-    _BatchNorm,
-    _SupportNorm,
-    features,
-    inner_loop,
-    last,
-    sgd,
-    task_batches,
-)
+from core.algorithms.conv4_fast import features
+from core.algorithms.gradient import FastClassifier, task_batches
+from core.algorithms.head import HEAD_B, HEAD_W
+from core.algorithms.inner_loop import LIVE_QUERIES, inner_loop, last, sgd
 from core.algorithms.reptile import interleaved
 from core.data.episodes import Episode, EpisodeSpec, episodes
 from core.data.splits import load_split
+from core.models.batchnorm import BN_EPS, _BatchNorm, _SupportNorm
 
 GRADIENT = ("maml", "fomaml", "anil", "metasgd", "reptile")
 TINY = {"hidden": 3, "input_size": 16}

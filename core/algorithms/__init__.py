@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.algorithms.anil import ANIL
-from core.algorithms.base import AdaptStep, Learner, MetaLoss, final_step
+from core.algorithms.base import AdaptStep, Capabilities, Learner, MetaLoss, final_step
 from core.algorithms.maml import FOMAML, MAML, FOMAMLConfig, MAMLConfig
 from core.algorithms.matching import MatchingConfig, MatchingNetwork
 from core.algorithms.metasgd import MetaSGD, MetaSGDConfig
@@ -36,4 +36,12 @@ def build_learner(name: str, config: dict | None = None) -> Learner:
     return cls(cfg)
 
 
-__all__ = ["ALGORITHMS", "AdaptStep", "Learner", "MetaLoss", "build_learner", "final_step"]
+__all__ = [
+    "ALGORITHMS",
+    "AdaptStep",
+    "Capabilities",
+    "Learner",
+    "MetaLoss",
+    "build_learner",
+    "final_step",
+]

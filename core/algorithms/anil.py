@@ -2,7 +2,7 @@
 
 The backbone is meta-learned in the outer loop but frozen during adaptation, so each task's
 embeddings are computed once and the inner steps touch only the ``(n_way, d)`` head: adaptation
-costs one Conv-4 forward pass however many steps it takes. Same settings as MAML.
+costs one backbone forward pass however many steps it takes. Same settings as MAML.
 """
 
 from __future__ import annotations
@@ -11,19 +11,10 @@ from collections.abc import Iterator
 
 import torch
 
-from core.algorithms.base import AdaptStep, check_support
-from core.algorithms.functional import (
-    HEAD_B,
-    HEAD_W,
-    Params,
-    TaskBatch,
-    correct,
-    features,
-    head_logits,
-    inner_loop,
-    last,
-    task_losses,
-)
+from core.algorithms.base import AdaptStep, Capabilities
+from core.algorithms.gradient import TaskBatch
+from core.algorithms.head import HEAD_B, HEAD_W, correct, head_logits, task_losses
+from core.algorithms.inner_loop import Params, inner_loop, last
 from core.algorithms.maml import MAML
 
 
@@ -34,13 +25,19 @@ def _split(weights: Params) -> tuple[Params, Params]:
 
 class ANIL(MAML):
     name = "anil"
+    capabilities = Capabilities(
+        adapt_steps=True,
+        lr_override="SGD learning rate of the head's adaptation steps (trained: inner_lr)",
+        embedding=False,
+    )
 
     def task_batch_loss(self, batch: TaskBatch) -> tuple[torch.Tensor, int]:
         c = self.config
         n_s = batch.support.shape[1]
         weights = self.task_weights(batch.tasks, batch.n_way)
         _, head = _split(weights)
-        feats = features(weights, torch.cat([batch.support, batch.query], 1), n_stats=n_s)
+        images = torch.cat([batch.support, batch.query], 1)
+        feats = self.task_features(weights, images, n_stats=n_s)
         sup, query = feats[:, :n_s], feats[:, n_s:]
 
         def loss_fn(fast: Params, step: int):
@@ -67,13 +64,13 @@ class ANIL(MAML):
         lr: float | None = None,
     ) -> Iterator[AdaptStep]:
         """Embed support (and query) once, then ``steps`` SGD steps on the head."""
-        n_way = check_support(support, support_labels)
+        n_way = self.support_ways(support, support_labels)
         steps = self.resolve_steps(steps, lr)
         n_s = len(support)
         images = support if query is None else torch.cat([support, query.to(support.dtype)])
         fixed, head = _split(self.task_weights(1, n_way, detach=True))
         with torch.no_grad():
-            feats = features(fixed, images.unsqueeze(0), n_stats=n_s)
+            feats = self.task_features(fixed, images.unsqueeze(0), n_stats=n_s)
         labels = support_labels.unsqueeze(0)
 
         def loss_fn(fast: Params, step: int):

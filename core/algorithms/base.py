@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
 
 from core.data.episodes import Episode
+from core.models.backbones import BACKBONE_HELP, BACKBONES, HIDDEN_HELP, IN_CHANNELS_HELP
 
 
 class Classifier(Protocol):
-    """An adapted classifier: images ``(n, 1, H, W)`` -> logits ``(n, n_way)``."""
+    """An adapted classifier: images ``(n, C, H, W)`` -> logits ``(n, n_way)``."""
 
     n_way: int
 
@@ -54,12 +55,51 @@ class MetaLoss:
     accuracy: float
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a learner supports, declared by its class; callers (the GUI, the CLIs) read this
+    instead of algorithm names or ``getattr`` guesses.
+
+    ``adapt_steps``: adaptation takes gradient steps, so a steps override applies (else
+    ``adapt(steps=k)`` with k > 0 raises ValueError); ``lr_override``: what ``adapt(lr=x)`` does,
+    in words for the UI, "" when it does nothing; ``embedding``: ``embed(images) -> (n, d)``
+    exists, so the embedding map can be drawn; ``max_ways``: the most classes ``adapt`` accepts
+    (None: any number); ``episode_kind``: the training data it takes, "episode" (N-way K-shot).
+    """
+
+    adapt_steps: bool
+    lr_override: str
+    embedding: bool
+    max_ways: int | None = None
+    episode_kind: str = "episode"
+
+
 class Learner(nn.Module):
-    """Base of all learners: holds the meta-trained weights and its frozen config dataclass."""
+    """Base of all learners: holds the meta-trained weights and its frozen config dataclass.
+
+    Every learner class declares ``capabilities`` and implements ``adapt_defaults``; those with
+    ``capabilities.embedding`` also have ``embed(images) -> (n, d)``.
+    """
 
     name: str = ""
-    #: False for learners whose adaptation has no gradient steps (``steps``/``lr`` must be None).
-    has_adapt_steps: bool = True
+    capabilities: ClassVar[Capabilities]
+
+    @property
+    def has_adapt_steps(self) -> bool:
+        """Deprecated: read ``capabilities.adapt_steps``."""
+        return self.capabilities.adapt_steps
+
+    def support_ways(self, support: torch.Tensor, labels: torch.Tensor) -> int:
+        """``check_support`` with this learner's ``max_ways`` and input channels; n_way."""
+        return check_support(support, labels, self.capabilities.max_ways, self.config.in_channels)
+
+    def adapt_defaults(self) -> tuple[int, float | None]:
+        """``(steps, lr)`` that ``adapt`` uses when given none, as meta-trained.
+
+        ``(0, None)`` when no steps apply; ``lr`` is None when there is no single rate
+        (Meta-SGD's learned per-weight rates).
+        """
+        raise NotImplementedError
 
     def adapt(
         self,
@@ -69,9 +109,10 @@ class Learner(nn.Module):
         steps: int | None = None,
         lr: float | None = None,
     ) -> Iterator[AdaptStep]:
-        """Adapt to ``support`` ``(n_support, 1, H, W)`` with labels ``(n_support,)`` in 0..n_way-1.
+        """Adapt to ``support`` ``(n_support, C, H, W)`` with labels ``(n_support,)`` in
+        0..n_way-1; ``query`` ``(n_query, C, H, W)`` gets probabilities in the records.
 
-        ``steps``/``lr`` override the config's adaptation steps and learning rate.
+        ``steps``/``lr`` override ``adapt_defaults()`` (see ``capabilities``).
         """
         raise NotImplementedError
 
@@ -106,10 +147,23 @@ def episodes_loss(
     return MetaLoss(torch.stack(losses).mean(), correct / max(total, 1))
 
 
-def check_support(support: torch.Tensor, labels: torch.Tensor) -> int:
-    """Validate a support set; return n_way. Raise ValueError with a one-line reason."""
+def check_support(
+    support: torch.Tensor,
+    labels: torch.Tensor,
+    max_ways: int | None = None,
+    channels: int | None = None,
+) -> int:
+    """Validate a support set ``(n, C, H, W)`` with labels ``(n,)``; return n_way.
+
+    ``max_ways``: the most classes allowed (``Capabilities.max_ways``); ``channels``: the
+    image channels the model takes. Raise ValueError with a one-line reason.
+    """
     if support.ndim != 4 or labels.ndim != 1 or len(support) != len(labels):
         raise ValueError("support must be (n, channels, H, W) with one label per image")
+    if channels is not None and support.shape[1] != channels:
+        raise ValueError(
+            f"the images have {support.shape[1]} channel(s) but this model takes {channels}"
+        )
     if len(labels) == 0:
         raise ValueError("the support set is empty: add at least one example to each class")
     n_way = int(labels.max()) + 1
@@ -119,6 +173,8 @@ def check_support(support: torch.Tensor, labels: torch.Tensor) -> int:
     if bool((counts == 0).any()):
         empty = ", ".join(str(i) for i in torch.nonzero(counts == 0).flatten().tolist())
         raise ValueError(f"class(es) {empty} have no examples; add one or remove the class")
+    if max_ways is not None and n_way > max_ways:
+        raise ValueError(f"{n_way} classes given; this learner takes at most {max_ways}")
     return n_way
 
 
@@ -159,3 +215,19 @@ def parse_bool(value: object, name: str) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{name} must be true or false, not {value!r}")
+
+
+def backbone_field(help_text: str = BACKBONE_HELP) -> Any:
+    """The ``backbone`` field of a learner config: one of ``BACKBONES`` (default conv4)."""
+    return field(default="conv4", metadata={"help": help_text, "choices": BACKBONES})
+
+
+def in_channels_field() -> Any:
+    """The ``in_channels`` field of a learner config (default 1: checkpoints of earlier
+    releases lack it and were trained on grayscale drawings)."""
+    return field(default=1, metadata={"help": IN_CHANNELS_HELP})
+
+
+def hidden_field() -> Any:
+    """The ``hidden`` (backbone width) field of a learner config (default 64)."""
+    return field(default=64, metadata={"help": HIDDEN_HELP})

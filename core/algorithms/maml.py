@@ -2,9 +2,9 @@
 on a task's support set turn into a good classifier for that task.
 
 The meta-gradient is second order by default (``torch.autograd.grad(create_graph=True)`` through
-every inner step, all tasks of a meta-batch at once through grouped convolutions, see
-``functional``); ``first_order`` drops the second-order terms (FOMAML: the query-loss gradient at
-the adapted weights is applied to the initialisation). BatchNorm uses batch statistics, queries
+every inner step, one task after the other, see ``gradient``); ``first_order`` drops the
+second-order terms (FOMAML: the query-loss gradient at the adapted weights is applied to the
+initialisation). BatchNorm uses batch statistics, queries
 normalised with the support set's; the head is one shared zero-initialised row repeated for each
 class, so the first inner step moves only the head (all class scores are equal before it) and
 the backbone adapts from the second step on.
@@ -16,25 +16,24 @@ from dataclasses import dataclass, field
 
 import torch
 
-from core.algorithms.base import parse_bool
-from core.algorithms.functional import (
-    FeatureCache,
-    GradientLearner,
-    Params,
-    TaskBatch,
-    Update,
-    check_inner,
-    head_logits,
-    inner_loop,
-    last,
-    sgd,
-    task_losses,
+from core.algorithms.base import (
+    Capabilities,
+    backbone_field,
+    hidden_field,
+    in_channels_field,
+    parse_bool,
 )
+from core.algorithms.gradient import GradientLearner, TaskBatch
+from core.algorithms.head import head_logits, task_losses
+from core.algorithms.inner_loop import Params, Update, check_inner, inner_loop, last, sgd
+from core.models.backbones import check_backbone
 
 
 @dataclass(frozen=True)
 class MAMLConfig:
-    hidden: int = field(default=64, metadata={"help": "channels of each Conv-4 block"})
+    backbone: str = backbone_field()
+    in_channels: int = in_channels_field()
+    hidden: int = hidden_field()
     input_size: int = field(default=28, metadata={"help": "side of the square input images"})
     inner_steps: int = field(
         default=5, metadata={"help": "inner-loop SGD steps on the support set in meta-training"}
@@ -53,6 +52,7 @@ class MAMLConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "first_order", parse_bool(self.first_order, "first_order"))
         check_inner(self.inner_steps, self.inner_lr, self.adapt_steps)
+        check_backbone(self.backbone, self.in_channels, self.input_size, self.hidden)
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,11 @@ class FOMAMLConfig(MAMLConfig):
 
 class MAML(GradientLearner):
     name = "maml"
+    capabilities = Capabilities(
+        adapt_steps=True,
+        lr_override="SGD learning rate of every adaptation step (trained: inner_lr)",
+        embedding=False,
+    )
 
     def __init__(self, config: MAMLConfig | None = None) -> None:
         super().__init__(config or MAMLConfig())
@@ -77,7 +82,7 @@ class MAML(GradientLearner):
         """Fast weights ``(T, ...)`` after ``inner_steps`` steps on each task's support set."""
         c = self.config
 
-        embed = FeatureCache()
+        embed = self.feature_cache()
 
         def loss_fn(fast: Params, step: int):
             out = head_logits(fast, embed(fast, batch.support))

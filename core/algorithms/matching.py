@@ -3,7 +3,7 @@
 A query's class distribution is an attention-weighted sum of the support labels,
 ``y_hat = sum_i a(x_hat, x_i) y_i`` with ``a = softmax_i(scale * cos(f(x_hat), g(x_i)))``.
 Without full-context embeddings (the default, and the setting of the paper's Omniglot results)
-``f = g`` is the Conv-4 backbone. With ``fce=True``, ``g`` adds a bidirectional LSTM over the
+``f = g`` is the backbone. With ``fce=True``, ``g`` adds a bidirectional LSTM over the
 support sequence (``g(x_i, S) = g'(x_i) + h_fwd_i + h_bwd_i``) and ``f`` runs an attention LSTM
 for ``fce_steps`` steps that reads the support set (paper, appendix A.2).
 
@@ -35,20 +35,25 @@ from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
+    Capabilities,
     Learner,
     MetaLoss,
+    backbone_field,
     check_finite,
-    check_support,
     episodes_loss,
+    hidden_field,
+    in_channels_field,
     parse_bool,
 )
 from core.data.episodes import Episode
-from core.models import Conv4
+from core.models.backbones import build_backbone, check_backbone
 
 
 @dataclass(frozen=True)
 class MatchingConfig:
-    hidden: int = field(default=64, metadata={"help": "channels of each Conv-4 block"})
+    backbone: str = backbone_field()
+    in_channels: int = in_channels_field()
+    hidden: int = hidden_field()
     input_size: int = field(default=28, metadata={"help": "side of the square input images"})
     fce: bool = field(
         default=False,
@@ -74,6 +79,7 @@ class MatchingConfig:
             raise ValueError("fce_steps must be at least 1")
         if not self.scale > 0:
             raise ValueError("scale must be positive")
+        check_backbone(self.backbone, self.in_channels, self.input_size, self.hidden)
 
 
 def cosine_attention(
@@ -152,7 +158,7 @@ class MatchingClassifier:
     n_way: int
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """``log y_hat`` ``(n, n_way)`` for ``images`` ``(n, 1, H, W)``."""
+        """``log y_hat`` ``(n, n_way)`` for ``images`` ``(n, C, H, W)``."""
         with torch.no_grad():
             query = self.learner.embed_query(self.learner.backbone(images), self.support)
             return matching_log_probs(
@@ -162,17 +168,20 @@ class MatchingClassifier:
 
 class MatchingNetwork(Learner):
     name = "matching"
-    has_adapt_steps = False
+    capabilities = Capabilities(adapt_steps=False, lr_override="", embedding=True)
 
     def __init__(self, config: MatchingConfig | None = None) -> None:
         super().__init__()
-        self.config = config or MatchingConfig()
-        self.backbone = Conv4(hidden=self.config.hidden, input_size=self.config.input_size)
+        self.config = c = config or MatchingConfig()
+        self.backbone = build_backbone(c.backbone, c.in_channels, c.input_size, c.hidden)
         dim = self.backbone.out_features
         self.support_context = SupportContext(dim) if self.config.fce else None
         self.query_attention = (
             AttentionLSTM(dim, self.config.fce_steps) if self.config.fce else None
         )
+
+    def adapt_defaults(self) -> tuple[int, float | None]:
+        return 0, None
 
     def embed_support(self, emb: torch.Tensor) -> torch.Tensor:
         """``g``: support embeddings ``(n_support, d)`` in context (identity without FCE)."""
@@ -208,7 +217,7 @@ class MatchingNetwork(Learner):
         lr: float | None = None,
     ) -> Iterator[AdaptStep]:
         """Step 0 only: embed the support set (``steps`` must be None or 0; ``lr`` is unused)."""
-        n_way = check_support(support, support_labels)
+        n_way = self.support_ways(support, support_labels)
         if steps:
             raise ValueError("Matching Networks have no fine-tuning steps; use 0 adaptation steps")
         self.eval()

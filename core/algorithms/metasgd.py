@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from core.algorithms.functional import Update, sgd
+from core.algorithms.base import Capabilities
+from core.algorithms.inner_loop import Update, sgd
 from core.algorithms.maml import MAML, MAMLConfig
 
 
@@ -37,6 +38,11 @@ def _key(name: str) -> str:
 
 class MetaSGD(MAML):
     name = "metasgd"
+    capabilities = Capabilities(
+        adapt_steps=True,
+        lr_override="plain SGD at this rate for every weight instead of the learned rates",
+        embedding=False,
+    )
 
     def __init__(self, config: MetaSGDConfig | None = None) -> None:
         super().__init__(config or MetaSGDConfig())
@@ -46,6 +52,10 @@ class MetaSGD(MAML):
                 for k, v in self.weights().items()
             }
         )
+
+    def adapt_defaults(self) -> tuple[int, float | None]:
+        """``(adapt_steps, None)``: the rates are the learned per-weight ``lrs``."""
+        return self.config.adapt_steps, None
 
     def learned_lrs(self) -> dict[str, torch.Tensor]:
         """Learned inner learning rate per weight name (same shape as the weight)."""

@@ -14,22 +14,28 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
+    Capabilities,
     Learner,
     MetaLoss,
+    backbone_field,
     check_finite,
-    check_support,
     episodes_loss,
+    hidden_field,
+    in_channels_field,
 )
 from core.data.episodes import Episode
-from core.models import Conv4
+from core.models.backbones import build_backbone, check_backbone
 
 
 @dataclass(frozen=True)
 class ProtoNetConfig:
-    hidden: int = field(default=64, metadata={"help": "channels of each Conv-4 block"})
+    backbone: str = backbone_field()
+    in_channels: int = in_channels_field()
+    hidden: int = hidden_field()
     input_size: int = field(default=28, metadata={"help": "side of the square input images"})
     adapt_steps: int = field(
         default=0, metadata={"help": "fine-tuning steps of the prototype-initialised head"}
@@ -37,6 +43,9 @@ class ProtoNetConfig:
     adapt_lr: float = field(
         default=0.01, metadata={"help": "learning rate of the head fine-tuning steps"}
     )
+
+    def __post_init__(self) -> None:
+        check_backbone(self.backbone, self.in_channels, self.input_size, self.hidden)
 
 
 def prototypes(embeddings: torch.Tensor, labels: torch.Tensor, n_way: int) -> torch.Tensor:
@@ -56,7 +65,7 @@ def proto_logits(embeddings: torch.Tensor, protos: torch.Tensor) -> torch.Tensor
 class LinearHeadClassifier:
     """Backbone (in eval mode, frozen) followed by a linear head ``(n_way, d)``."""
 
-    backbone: Conv4
+    backbone: nn.Module
     weight: torch.Tensor
     bias: torch.Tensor
 
@@ -66,19 +75,34 @@ class LinearHeadClassifier:
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """``(n, C, H, W)`` -> ``(n, d)``."""
         return self.backbone(images)
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """``(n, C, H, W)`` -> ``(n, n_way)``."""
         return self.embed(images) @ self.weight.T + self.bias
 
 
 class ProtoNet(Learner):
     name = "protonet"
+    capabilities = Capabilities(
+        adapt_steps=True,
+        lr_override="learning rate of the fine-tuning steps of the prototype-initialised head",
+        embedding=True,
+    )
 
     def __init__(self, config: ProtoNetConfig | None = None) -> None:
         super().__init__()
-        self.config = config or ProtoNetConfig()
-        self.backbone = Conv4(hidden=self.config.hidden, input_size=self.config.input_size)
+        self.config = c = config or ProtoNetConfig()
+        self.backbone = build_backbone(c.backbone, c.in_channels, c.input_size, c.hidden)
+
+    def adapt_defaults(self) -> tuple[int, float | None]:
+        return self.config.adapt_steps, self.config.adapt_lr
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Backbone embeddings ``(n, d)`` of ``images`` ``(n, C, H, W)``: the space where the
+        prototypes are class means."""
+        return self.backbone(images)
 
     def episode_logits(self, episode: Episode) -> torch.Tensor:
         """Query logits ``(n_query, n_way)`` of one episode, differentiable w.r.t. the backbone."""
@@ -99,7 +123,7 @@ class ProtoNet(Learner):
         steps: int | None = None,
         lr: float | None = None,
     ) -> Iterator[AdaptStep]:
-        n_way = check_support(support, support_labels)
+        n_way = self.support_ways(support, support_labels)
         steps = self.config.adapt_steps if steps is None else steps
         lr = self.config.adapt_lr if lr is None else lr
         self.eval()

@@ -1,12 +1,19 @@
 """Relation Networks (Sung et al., 2018): a learned relation module scores query-class pairs.
 
-Embedding module (the paper's Omniglot network): 4 x [conv3x3, BatchNorm, ReLU], the first two
-unpadded and max-pooled, the last two padded and not pooled, so 28 x 28 images become
-``(hidden, 5, 5)`` feature maps. A class's feature map is the **mean** of its support examples'
-maps by default (``class_pooling="sum"`` is the paper's element-wise sum; both are the same for
-1 shot). The mean keeps maps on one scale whatever the number of shots, so one checkpoint serves
-1..10 examples per class and unequal counts; with the sum, a class with more examples has larger
-maps and its scores shift.
+Embedding module: with ``backbone="conv4"`` the paper's Omniglot network, 4 x [conv3x3, BatchNorm,
+ReLU], the first two unpadded and max-pooled, the last two padded and not pooled, so 28 x 28
+images become ``(hidden, 5, 5)`` feature maps (it is not the ``Conv4`` of the other learners,
+whose 1 x 1 maps at 28 px leave the relation module nothing to convolve). With ``resnet12`` or
+``resnet18`` the backbone's last feature map before its global pooling (``feature_map``; 84 px
+through ResNet-12: ``(640, 5, 5)``). The relation module's two pooled blocks need maps of at
+least 4 x 4, so the input must be at least 22 px (conv4), 64 px (resnet12) or 25 px (resnet18);
+smaller inputs are refused with a ValueError saying so.
+
+A class's feature map is the **mean** of its support examples' maps by default
+(``class_pooling="sum"`` is the paper's element-wise sum; both are the same for 1 shot). The
+mean keeps maps on one scale whatever the number of shots, so one checkpoint serves 1..10
+examples per class and unequal counts; with the sum, a class with more examples has larger maps
+and its scores shift.
 
 Relation module: the class map and the query map are concatenated along channels, then
 2 x [conv3x3, BatchNorm, ReLU, maxpool2], a hidden fully-connected layer (``relation_hidden``
@@ -38,23 +45,44 @@ from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
+    Capabilities,
     Learner,
     MetaLoss,
+    backbone_field,
     check_finite,
-    check_support,
     episodes_loss,
+    in_channels_field,
 )
 from core.algorithms.protonet import prototypes
 from core.data.episodes import Episode
+from core.models.backbones import (
+    MIN_INPUT_SIZE,
+    build_backbone,
+    check_backbone,
+    feature_map_side,
+)
 from core.models.conv4 import conv_block
 
 LOSSES = ("mse", "ce")
 CLASS_POOLINGS = ("mean", "sum")
+#: the relation module's two pooled blocks need feature maps at least this wide
+MIN_MAP_SIDE = 4
 
 
 @dataclass(frozen=True)
 class RelationConfig:
-    hidden: int = field(default=64, metadata={"help": "channels of every convolution"})
+    backbone: str = backbone_field(
+        "embedding: conv4 (the paper's 4-conv network, 5 x 5 maps at 28 px), resnet12 or "
+        "resnet18 (their last feature map)"
+    )
+    in_channels: int = in_channels_field()
+    hidden: int = field(
+        default=64,
+        metadata={
+            "help": "channels of the relation module (and of the conv4 embedding); "
+            "resnet widths as in --hidden of the other learners"
+        },
+    )
     input_size: int = field(default=28, metadata={"help": "side of the square input images"})
     relation_hidden: int = field(
         default=8, metadata={"help": "units of the relation module's hidden layer (paper: 8)"}
@@ -86,8 +114,13 @@ class RelationConfig:
             )
         if self.relation_hidden < 1:
             raise ValueError("relation_hidden must be at least 1")
-        if feature_side(self.input_size) < 4:
-            raise ValueError(f"input_size {self.input_size} is too small (at least 22)")
+        check_backbone(self.backbone, self.in_channels, self.input_size, self.hidden)
+        if map_side(self.backbone, self.input_size) < MIN_MAP_SIDE:
+            least = min_relation_input(self.backbone)
+            raise ValueError(
+                f"input_size {self.input_size} is too small for relation with {self.backbone} "
+                f"(at least {least}: feature maps of at least {MIN_MAP_SIDE} x {MIN_MAP_SIDE})"
+            )
 
 
 def feature_side(input_size: int) -> int:
@@ -96,6 +129,21 @@ def feature_side(input_size: int) -> int:
     for _ in range(2):
         side = (side - 2) // 2
     return side
+
+
+def map_side(backbone: str, input_size: int) -> int:
+    """Side of the feature maps the relation module compares."""
+    return (
+        feature_side(input_size) if backbone == "conv4" else feature_map_side(backbone, input_size)
+    )
+
+
+def min_relation_input(backbone: str) -> int:
+    """Smallest input side whose feature maps are at least ``MIN_MAP_SIDE`` wide."""
+    size = MIN_INPUT_SIZE[backbone]
+    while map_side(backbone, size) < MIN_MAP_SIDE:
+        size += 1
+    return size
 
 
 def _block(in_channels: int, out_channels: int, padding: int, pool: bool) -> nn.Sequential:
@@ -110,9 +158,9 @@ def _block(in_channels: int, out_channels: int, padding: int, pool: bool) -> nn.
 
 
 class RelationEmbedding(nn.Module):
-    """Images ``(n, 1, H, W)`` -> feature maps ``(n, hidden, s, s)`` (s = 5 for 28 x 28)."""
+    """Images ``(n, C, H, W)`` -> feature maps ``(n, hidden, s, s)`` (s = 5 for 28 x 28)."""
 
-    def __init__(self, in_channels: int = 1, hidden: int = 64) -> None:
+    def __init__(self, in_channels: int = 1, hidden: int = 64, input_size: int = 28) -> None:
         super().__init__()
         self.encoder = nn.Sequential(
             _block(in_channels, hidden, padding=0, pool=True),
@@ -120,18 +168,27 @@ class RelationEmbedding(nn.Module):
             _block(hidden, hidden, padding=1, pool=False),
             _block(hidden, hidden, padding=1, pool=False),
         )
+        side = feature_side(input_size)
+        self.map_shape = (hidden, side, side)
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.contiguous(memory_format=torch.channels_last))
 
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The same as ``forward``: ``(n, C, H, W)`` -> ``(n, hidden, s, s)``."""
+        return self.forward(x)
+
 
 class RelationModule(nn.Module):
     """Relation logits ``(n_query, n_way)`` of every (query map, class map) pair."""
 
-    def __init__(self, hidden: int, side: int, relation_hidden: int) -> None:
+    def __init__(
+        self, hidden: int, side: int, relation_hidden: int, in_channels: int | None = None
+    ) -> None:
         super().__init__()
-        self.first = conv_block(2 * hidden, hidden)  # its conv input is [class map, query map]
+        in_channels = hidden if in_channels is None else in_channels
+        self.first = conv_block(2 * in_channels, hidden)  # its conv input is [class, query] maps
         self.second = conv_block(hidden, hidden)
         side = side // 2 // 2
         self.fc = nn.Sequential(
@@ -202,7 +259,7 @@ class RelationClassifier:
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid relation logits ``(n, n_way)``; ``softmax`` gives the probabilities."""
         with torch.no_grad():
-            return self.learner.relation(self.learner.embedding(images), self.classes)
+            return self.learner.relation(self.learner.maps(images), self.classes)
 
     def scores(self, images: torch.Tensor) -> torch.Tensor:
         """Relation scores ``(n, n_way)`` in [0, 1] (not normalised over classes)."""
@@ -211,21 +268,32 @@ class RelationClassifier:
 
 class RelationNetwork(Learner):
     name = "relation"
-    has_adapt_steps = False
+    capabilities = Capabilities(adapt_steps=False, lr_override="", embedding=True)
 
     def __init__(self, config: RelationConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or RelationConfig()
-        self.embedding = RelationEmbedding(hidden=c.hidden)
-        self.relation = RelationModule(c.hidden, feature_side(c.input_size), c.relation_hidden)
+        if c.backbone == "conv4":
+            self.embedding = RelationEmbedding(c.in_channels, c.hidden, c.input_size)
+        else:
+            self.embedding = build_backbone(c.backbone, c.in_channels, c.input_size, c.hidden)
+        channels, side, _ = self.embedding.map_shape
+        self.relation = RelationModule(c.hidden, side, c.relation_hidden, channels)
+
+    def adapt_defaults(self) -> tuple[int, float | None]:
+        return 0, None
+
+    def maps(self, images: torch.Tensor) -> torch.Tensor:
+        """Feature maps ``(n, c, s, s)`` of ``images`` ``(n, C, H, W)``."""
+        return self.embedding.feature_map(images)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """Flattened feature maps ``(n, hidden * s * s)`` (the relation module's inputs)."""
-        return self.embedding(images).flatten(1)
+        """Flattened feature maps ``(n, c * s * s)`` (the relation module's inputs)."""
+        return self.maps(images).flatten(1)
 
     def episode_logits(self, episode: Episode) -> torch.Tensor:
         """Query relation logits ``(n_query, n_way)`` of one episode, differentiable."""
-        maps = self.embedding(torch.cat([episode.support, episode.query]))
+        maps = self.maps(torch.cat([episode.support, episode.query]))
         n_support = len(episode.support)
         classes = class_maps(
             maps[:n_support], episode.support_labels, episode.n_way, self.config.class_pooling
@@ -247,12 +315,12 @@ class RelationNetwork(Learner):
         lr: float | None = None,
     ) -> Iterator[AdaptStep]:
         """Step 0 only: embed the support set (``steps`` must be None or 0; ``lr`` is unused)."""
-        n_way = check_support(support, support_labels)
+        n_way = self.support_ways(support, support_labels)
         if steps:
             raise ValueError("Relation Networks have no fine-tuning steps; use 0 adaptation steps")
         self.eval()
         with torch.no_grad():
-            maps = self.embedding(support)
+            maps = self.maps(support)
             classes = class_maps(maps, support_labels, n_way, self.config.class_pooling)
             logits = self.relation(maps, classes)
         classifier = RelationClassifier(self, classes)

@@ -18,30 +18,27 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from core.algorithms.base import MetaLoss
-from core.algorithms.functional import (
-    HEAD_B,
-    HEAD_W,
-    GradientLearner,
-    Params,
-    Update,
-    check_inner,
-    correct,
-    inner_loop,
-    last,
-    logits,
-    sgd,
-    task_batches,
-    task_losses,
+from core.algorithms.base import (
+    Capabilities,
+    MetaLoss,
+    backbone_field,
+    hidden_field,
+    in_channels_field,
 )
+from core.algorithms.gradient import GradientLearner, task_batches
+from core.algorithms.head import HEAD_B, HEAD_W, correct, task_losses
+from core.algorithms.inner_loop import Params, Update, check_inner, inner_loop, last, sgd
 from core.data.episodes import Episode
+from core.models.backbones import check_backbone
 
 INNER_OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass(frozen=True)
 class ReptileConfig:
-    hidden: int = field(default=64, metadata={"help": "channels of each Conv-4 block"})
+    backbone: str = backbone_field()
+    in_channels: int = in_channels_field()
+    hidden: int = hidden_field()
     input_size: int = field(default=28, metadata={"help": "side of the square input images"})
     inner_steps: int = field(default=5, metadata={"help": "inner-loop steps per task in training"})
     inner_lr: float = field(
@@ -63,6 +60,7 @@ class ReptileConfig:
 
     def __post_init__(self) -> None:
         check_inner(self.inner_steps, self.inner_lr, self.adapt_steps)
+        check_backbone(self.backbone, self.in_channels, self.input_size, self.hidden)
         if self.inner_optimizer not in INNER_OPTIMIZERS:
             raise ValueError(f"inner_optimizer must be one of {', '.join(INNER_OPTIMIZERS)}")
         if self.inner_batch < 0:
@@ -101,6 +99,12 @@ def interleaved(labels: torch.Tensor, n_way: int) -> torch.Tensor:
 
 class Reptile(GradientLearner):
     name = "reptile"
+    capabilities = Capabilities(
+        adapt_steps=True,
+        lr_override="learning rate of the inner optimiser (as trained: Adam with beta1 = 0, "
+        "or SGD)",
+        embedding=False,
+    )
 
     def __init__(self, config: ReptileConfig | None = None) -> None:
         super().__init__(config or ReptileConfig())
@@ -134,7 +138,7 @@ class Reptile(GradientLearner):
                 fast: Params, step: int, images=images, labels=labels, order=order, size=size
             ):
                 idx = order[(step * size + torch.arange(size)) % len(order)]
-                return task_losses(logits(fast, images[:, idx]), labels[:, idx]), None
+                return task_losses(self.task_logits(fast, images[:, idx]), labels[:, idx]), None
 
             fast = self.task_weights(batch.tasks, batch.n_way, detach=True)
             states = inner_loop(
@@ -148,7 +152,7 @@ class Reptile(GradientLearner):
             )
             phi = {k: v.detach() for k, v in last(states).fast.items()}
             with torch.no_grad():
-                out = logits(phi, images)
+                out = self.task_logits(phi, images)
                 loss += float(task_losses(out, labels))
                 hits += correct(out, labels)
                 count += labels.numel()

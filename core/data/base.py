@@ -135,7 +135,11 @@ class FileDataset(_Classes):
             return self.preprocess.decode(load_image(self.paths[i]))
         except ImageError as exc:
             self.bad.add(i)
-            warnings.warn(f"skipping unreadable image {exc}", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"skipping {exc}; another image of its class is used instead",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             return None
 
     def item(self, i: int) -> torch.Tensor:

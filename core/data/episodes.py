@@ -125,14 +125,16 @@ def check_spec(ds: FewShotDataset, spec: EpisodeSpec) -> None:
             f"{spec.ways}-way episodes need {spec.ways} classes with {spec.per_class} images; "
             f"{where} has {int(usable.sum())}"
         )
-    if spec.shared_drawers and int(ds.counts[usable].min()) < spec.per_class:
-        raise ValueError("shared-drawer episodes need every class to have shots + queries images")
 
 
 def sample_plan(ds: FewShotDataset, spec: EpisodeSpec, generator: torch.Generator) -> Plan:
     """Draw the classes and items of one episode; the same generator state gives the same plan.
 
-    On rectangular data (Omniglot) the generator calls are exactly those of earlier releases.
+    Calls on ``generator``: within-alphabet, ``randint`` (the group) then ``randperm`` of its
+    usable classes, else ``randperm`` of the usable classes; then ``randperm(smallest class)``
+    (shared drawers) or ``rand(ways, largest usable class)`` argsorted per row, where positions
+    past a smaller class's end are masked to sort last. On rectangular data (Omniglot) these are
+    exactly the calls of earlier releases, so a seed gives the same episodes as before.
     """
     usable = _usable(ds, spec)
     if spec.within_alphabet:
@@ -309,10 +311,17 @@ class EpisodeStream:
         """``{"generator": ByteTensor}``: the state right after the episode last returned."""
         return {"generator": self._state.clone()}
 
-    def load_state_dict(self, state: dict) -> None:
-        """Continue from a ``state_dict()``: the next episode is the one that followed it."""
+    def load_state_dict(self, state: dict | torch.Tensor) -> None:
+        """Continue from a ``state_dict()``: the next episode is the one that followed it.
+
+        A bare generator state (ByteTensor, as earlier releases' training checkpoints hold) is
+        accepted too.
+        """
         self.close()
-        self._state = state["generator"].clone()
+        tensor = state if isinstance(state, torch.Tensor) else state.get("generator")
+        if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.uint8:
+            raise ValueError("episode stream state holds no generator state")
+        self._state = tensor.clone()
         self.generator.set_state(self._state)
 
     def close(self) -> None:

@@ -159,27 +159,25 @@ def sample_plan(ds: FewShotDataset, spec: EpisodeSpec, generator: torch.Generato
     return Plan(classes, ds.offsets[classes].unsqueeze(1) + pos, spec.shots)
 
 
-def _tensors(ds: FewShotDataset, plan: Plan) -> tuple[torch.Tensor, ...]:
-    """``(support, support_labels, query, query_labels)`` of a plan (decodes its items)."""
+def assemble(ds: FewShotDataset, plan: Plan, items: torch.Tensor) -> Episode:
+    """The episode of ``plan`` from its decoded items, uint8 ``(ways * (shots + queries), C, S,
+    S)`` in plan order, normalised by ``ds.preprocess``."""
     ways, per_class = plan.index.shape
-    x = ds.preprocess.normalize(ds.items(plan.index.reshape(-1)))
+    x = ds.preprocess.normalize(items)
     picked = x.view(ways, per_class, *x.shape[1:])  # (ways, shots + queries, C, H, W)
     labels = torch.arange(ways)
-    return (
-        picked[:, : plan.shots].reshape(-1, *x.shape[1:]),
-        labels.repeat_interleave(plan.shots),
-        picked[:, plan.shots :].reshape(-1, *x.shape[1:]),
-        labels.repeat_interleave(per_class - plan.shots),
+    return Episode(
+        support=picked[:, : plan.shots].reshape(-1, *x.shape[1:]),
+        support_labels=labels.repeat_interleave(plan.shots),
+        query=picked[:, plan.shots :].reshape(-1, *x.shape[1:]),
+        query_labels=labels.repeat_interleave(per_class - plan.shots),
+        class_names=tuple(ds.names[int(c)] for c in plan.classes),
     )
-
-
-def _episode(ds: FewShotDataset, plan: Plan, tensors: tuple[torch.Tensor, ...]) -> Episode:
-    return Episode(*tensors, class_names=tuple(ds.names[int(c)] for c in plan.classes))
 
 
 def build_episode(ds: FewShotDataset, plan: Plan) -> Episode:
     """The episode of ``plan``: items decoded and normalised by ``ds.preprocess``."""
-    return _episode(ds, plan, _tensors(ds, plan))
+    return assemble(ds, plan, ds.items(plan.index.reshape(-1)))
 
 
 def sample_episode(ds: FewShotDataset, spec: EpisodeSpec, generator: torch.Generator) -> Episode:
@@ -188,18 +186,19 @@ def sample_episode(ds: FewShotDataset, spec: EpisodeSpec, generator: torch.Gener
 
 
 class _Decoder(Dataset):
-    """Map-style dataset for the DataLoader: a plan in, the episode's tensors (and classes) out."""
+    """Map-style dataset for the DataLoader: a plan in, its decoded uint8 items out (4x less to
+    send between processes than the float episode, which the main process builds)."""
 
     def __init__(self, ds: FewShotDataset) -> None:
         self.ds = ds
 
-    def __getitem__(self, plan: Plan) -> tuple[torch.Tensor, ...]:
-        return (*_tensors(self.ds, plan), plan.classes)
+    def __getitem__(self, plan: Plan) -> torch.Tensor:
+        return self.ds.items(plan.index.reshape(-1))
 
 
 class _Plans:
-    """Iterable of plans drawn from ``generator`` (in the main process); ``states`` holds the
-    generator state after each plan handed out, since the DataLoader draws ahead."""
+    """Iterable of plans drawn from ``generator`` (in the main process); ``drawn`` holds each plan
+    handed out with the generator state after it, since the DataLoader draws ahead."""
 
     def __init__(
         self,
@@ -209,13 +208,13 @@ class _Plans:
         count: int | None = None,
     ) -> None:
         self.ds, self.spec, self.generator, self.count = ds, spec, generator, count
-        self.states: deque[torch.Tensor] = deque()
+        self.drawn: deque[tuple[Plan, torch.Tensor]] = deque()
 
     def __iter__(self) -> Iterator[Plan]:
         i = 0
         while self.count is None or i < self.count:
             plan = sample_plan(self.ds, self.spec, self.generator)
-            self.states.append(self.generator.get_state())
+            self.drawn.append((plan, self.generator.get_state()))
             yield plan
             i += 1
 
@@ -244,11 +243,6 @@ def _use_workers(ds: FewShotDataset, workers: int) -> bool:
     return workers > 0 and not ds.in_memory
 
 
-def _from_worker(ds: FewShotDataset, out: tuple[torch.Tensor, ...]) -> Episode:
-    *tensors, classes = out
-    return Episode(*tensors, class_names=tuple(ds.names[int(c)] for c in classes))
-
-
 def episodes(
     ds: FewShotDataset, spec: EpisodeSpec, count: int, seed: int, workers: int = 0
 ) -> Iterator[Episode]:
@@ -262,10 +256,11 @@ def episodes(
         for _ in range(count):
             yield sample_episode(ds, spec, generator)
         return
-    it = _loader_iter(ds, _Plans(ds, spec, generator, count), workers)
+    plans = _Plans(ds, spec, generator, count)
+    it = _loader_iter(ds, plans, workers)
     try:
-        for out in it:
-            yield _from_worker(ds, out)
+        for items in it:
+            yield assemble(ds, plans.drawn.popleft()[0], items)
     finally:
         _shutdown(it)
 
@@ -297,10 +292,10 @@ class EpisodeStream:
             self.generator.set_state(self._state)
             self._plans = _Plans(self.ds, self.spec, self.generator)
             self._it = _loader_iter(self.ds, self._plans, self.workers)
-        out = next(self._it)
+        items = next(self._it)
         assert self._plans is not None
-        self._state = self._plans.states.popleft()
-        return _from_worker(self.ds, out)
+        plan, self._state = self._plans.drawn.popleft()
+        return assemble(self.ds, plan, items)
 
     __next__ = next
 

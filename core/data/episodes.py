@@ -220,7 +220,7 @@ class _Plans:
 
 
 def _loader_iter(ds: FewShotDataset, plans: _Plans, workers: int) -> Iterator:
-    """Worker processes decoding ``plans`` in order (persistent; pinned memory with CUDA)."""
+    """Worker processes decoding ``plans`` in order (persistent; items pinned with CUDA)."""
     loader = DataLoader(
         _Decoder(ds),
         batch_size=None,
@@ -283,7 +283,7 @@ class EpisodeStream:
         self._it: Iterator | None = None
 
     def next(self) -> Episode:
-        """The next episode (float tensors on the CPU, pinned when CUDA is available)."""
+        """The next episode (float tensors on the CPU)."""
         if self.workers == 0:
             episode = sample_episode(self.ds, self.spec, self.generator)
             self._state = self.generator.get_state()

@@ -283,7 +283,7 @@ def test_adapt_refuses_bad_support_and_fine_tuning_steps(name):
 def test_checkpoint_round_trip_gives_the_same_predictions(tmp_path, name, config):
     torch.manual_seed(0)
     learner = build_learner(name, config).eval()
-    save_checkpoint(tmp_path / "c.pt", learner, {"note": "test"})
+    save_checkpoint(tmp_path / "c.pt", learner, {"preprocess_version": 1, "input_size": 28})
     loaded = load_checkpoint(tmp_path / "c.pt").learner
     assert loaded.config == learner.config
     support, labels, query = images(4, 0), labels_for([2, 2]), images(3, 1)

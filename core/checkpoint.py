@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from core.algorithms import ALGORITHMS, Learner, build_learner
+from core.data.spec import PreprocessSpec
 
 FORMAT = "metagui-checkpoint"
 FORMAT_VERSION = 1
@@ -34,6 +35,11 @@ class Checkpoint:
     learner: Learner
     metadata: dict[str, Any]
     training_state: dict[str, Any] | None
+
+    @property
+    def preprocess(self) -> PreprocessSpec:
+        """How this checkpoint's inputs are made from images (recorded at training time)."""
+        return PreprocessSpec.from_metadata(self.metadata)
 
 
 def save_checkpoint(
@@ -114,5 +120,9 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     except (ValueError, RuntimeError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not fit the model: {first}") from None
+    try:
+        PreprocessSpec.from_metadata(payload["metadata"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: unusable preprocessing record: {exc}") from None
     learner.to(device).eval()
     return Checkpoint(learner, payload["metadata"], payload.get("training_state"))

@@ -15,8 +15,9 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
         "--data-root",
         type=_path,
         default=None,
-        help="folder holding omniglot/ (default: $METAGUI_DATA, else the user cache, "
-        "downloading the official zips when online)",
+        help="folder holding omniglot/, miniimagenet/ or cifar-fs/ (default: $METAGUI_DATA, else "
+        "the user cache, downloading Omniglot or CIFAR-100 when online); with --dataset folder, "
+        "the folder of class sub-folders itself",
     )
 
 
@@ -42,8 +43,10 @@ def setup_device(args: argparse.Namespace) -> torch.device:
 
     keep_freed_memory()
 
-    if getattr(args, "data_root", None) is None and hasattr(args, "data_root"):
-        args.data_root = data_root(None)
+    if hasattr(args, "data_root"):
+        args.data_root_given = args.data_root is not None
+        if args.data_root is None:
+            args.data_root = data_root(None)
     if args.threads is not None:
         if args.threads < 1:
             sys.exit(fail("--threads must be at least 1"))

@@ -1,6 +1,9 @@
 """``python -m core.evaluate``: accuracy and 95 % confidence interval over fixed, seeded episodes.
 
 python -m core.evaluate --checkpoint assets/checkpoints/protonet-omniglot.pt --ways 5 --shots 1
+
+The dataset (and for Omniglot the split) and the preprocessing come from the checkpoint; flags
+override them (``--dataset``, ``--split``, ``--data-root``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from tqdm import tqdm
 
 from core.algorithms import Learner, final_step
 from core.cli import add_data_args, add_device_args, fail, load_checkpoint_arg
+from core.data import load_dataset
+from core.data.datasets import DATASETS
 from core.data.episodes import EpisodeSpec, episodes
-from core.data.splits import SPLITS, ClassBank, load_split
+from core.data.spec import PreprocessSpec
+from core.data.splits import SPLITS
 
 #: Seed of the fixed evaluation episodes (the same for every checkpoint, so figures compare).
 EVAL_SEED = 1234
@@ -39,17 +45,21 @@ class Summary:
 
 def evaluate_iter(
     learner: Learner,
-    bank: ClassBank,
+    dataset,
     spec: EpisodeSpec,
     count: int,
     seed: int = EVAL_SEED,
     device: torch.device | str = "cpu",
     steps: int | None = None,
     lr: float | None = None,
+    workers: int = 0,
 ) -> Iterator[EpisodeResult]:
-    """Adapt to each of ``count`` seeded episodes and yield its query accuracy."""
+    """Adapt to each of ``count`` seeded episodes of ``dataset`` and yield its query accuracy.
+
+    ``dataset``: any ``core.data`` dataset; ``workers``: DataLoader processes decoding episodes.
+    """
     learner.eval()
-    for i, ep in enumerate(episodes(bank, spec, count, seed)):
+    for i, ep in enumerate(episodes(dataset, spec, count, seed, workers=workers)):
         ep = ep.to(device)
         clf = final_step(
             learner.adapt(ep.support, ep.support_labels, steps=steps, lr=lr)
@@ -67,11 +77,19 @@ def summarize(accuracies: list[float]) -> Summary:
     return Summary(float(acc.mean()), 1.96 * std / math.sqrt(n), n)
 
 
-def overlap_problem(metadata: dict, bank: ClassBank) -> str | None:
-    """Why scoring this checkpoint on ``bank`` is unfair (it trained on some of its characters)."""
+def overlap_problem(metadata: dict, bank) -> str | None:
+    """Why scoring this checkpoint on dataset ``bank`` is unfair (it trained on its classes)."""
+    trained_on = (metadata.get("dataset") or {}).get("name", "omniglot")
+    if trained_on != getattr(bank, "name", "omniglot"):
+        return None
     clash = set(metadata.get("train_characters", [])) & bank.characters
     if not clash:
         return None
+    if trained_on != "omniglot":
+        return (
+            f"checkpoint was trained on {len(clash)} of the test classes of {trained_on}/"
+            f"{bank.subset} (e.g. {sorted(clash)[0]})"
+        )
     alphabets = sorted({c.split("/")[0] for c in clash})
     return (
         f"checkpoint was trained on {metadata.get('split')}/{metadata.get('subset')}, which holds "
@@ -91,7 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=int, default=15, help="query images per class (default 15)")
     p.add_argument("--episodes", type=int, default=1000, help="test episodes (default 1000)")
     p.add_argument(
-        "--split", choices=SPLITS, default="vinyals", help="class split (default vinyals)"
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="dataset to test on (default: the one the checkpoint was trained on)",
+    )
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default=None,
+        help="Omniglot class split (default: the checkpoint's, else vinyals)",
     )
     p.add_argument("--subset", default="test", help="subset of the split (default test)")
     p.add_argument(
@@ -110,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="score even when the checkpoint's training classes overlap the test alphabets",
     )
+    p.add_argument(
+        "--workers", type=int, default=0, help="DataLoader processes decoding episodes (default 0)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     add_data_args(p)
     add_device_args(p)
@@ -119,13 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ckpt, device = load_checkpoint_arg(args)
-    if args.episodes < 1:
-        return fail("--episodes must be at least 1")
+    for name in ("ways", "shots", "queries", "episodes"):
+        if getattr(args, name) < 1:
+            return fail(f"--{name} must be at least 1")
+    if args.ways < 2:
+        return fail("--ways must be at least 2 (a task needs two classes)")
+    if args.workers < 0:
+        return fail("--workers must not be negative")
+    trained = ckpt.metadata.get("dataset") or {}
+    dataset = args.dataset or trained.get("name", "omniglot")
+    split = args.split or ckpt.metadata.get("split", "vinyals")
+    args.split = split if dataset == "omniglot" else None
+    root = args.data_root
+    if dataset == "folder" and not args.data_root_given:
+        if not trained.get("root"):
+            return fail("--dataset folder needs --data-root DIR: a folder of class sub-folders")
+        root = trained["root"]
     spec = EpisodeSpec(
         args.ways, args.shots, args.queries, args.within_alphabet, args.within_alphabet
     )
     try:
-        bank = load_split(args.data_root, args.split, args.subset, ckpt.learner.config.input_size)
+        preprocess = PreprocessSpec.from_metadata(ckpt.metadata)
+        bank = load_dataset(dataset, root, args.subset, preprocess, split=args.split)
         problem = overlap_problem(ckpt.metadata, bank)
         if problem and not args.allow_overlap:
             return fail(f"refusing to evaluate: {problem} (pass --allow-overlap to score anyway)")
@@ -140,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             device,
             args.adapt_steps,
             args.adapt_lr,
+            args.workers,
         )
         accs = [
             r.accuracy for r in tqdm(results, total=args.episodes, desc="episodes", disable=None)
@@ -151,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = {
             "checkpoint": str(args.checkpoint),
             "algorithm": ckpt.learner.name,
+            "dataset": dataset,
             "split": args.split,
             "subset": args.subset,
             "within_alphabet": args.within_alphabet,
@@ -166,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         mode = ", within-alphabet" if args.within_alphabet else ""
         print(
-            f"{ckpt.learner.name} {args.ways}-way {args.shots}-shot on {args.split}/{args.subset}"
+            f"{ckpt.learner.name} {args.ways}-way {args.shots}-shot on "
+            f"{args.split or dataset}/{args.subset}"
             f"{mode}: {100 * s.mean:.2f} % ± {100 * s.ci95:.2f} % (95 % CI, {s.episodes} episodes)"
         )
     return 0

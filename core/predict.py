@@ -20,7 +20,8 @@ import torch
 
 from core.algorithms import final_step
 from core.cli import add_device_args, fail, load_checkpoint_arg
-from core.data.preprocess import ImageError, preprocess_file
+from core.data.preprocess import ImageError
+from core.data.spec import PreprocessSpec
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,13 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def load_folder_images(
-    files: list[Path], size: int, skipped: list[Skipped]
+    files: list[Path], spec: PreprocessSpec, skipped: list[Skipped]
 ) -> tuple[list[Path], list[torch.Tensor]]:
-    """Preprocess ``files``; unreadable ones are appended to ``skipped`` instead."""
+    """Preprocess ``files`` with ``spec``; unreadable ones are appended to ``skipped`` instead."""
     ok, tensors = [], []
     for path in files:
         try:
-            tensors.append(preprocess_file(path, size))
+            tensors.append(spec.file(path))
             ok.append(path)
         except ImageError as exc:
             skipped.append(Skipped(str(path), str(exc)))
@@ -48,9 +49,9 @@ def load_folder_images(
 
 
 def read_support(
-    folder: Path, size: int, skipped: list[Skipped]
+    folder: Path, spec: PreprocessSpec, skipped: list[Skipped]
 ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-    """Class names, support images ``(n, 1, size, size)`` and labels ``(n,)`` from class folders."""
+    """Class names, support images ``(n, C, S, S)`` and labels ``(n,)`` from class folders."""
     if not folder.is_dir():
         raise ValueError(f"--support {folder} is not a folder")
     class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -61,7 +62,7 @@ def read_support(
         )
     names, images, labels = [], [], []
     for label, class_dir in enumerate(class_dirs):
-        _, tensors = load_folder_images(_image_files(class_dir), size, skipped)
+        _, tensors = load_folder_images(_image_files(class_dir), spec, skipped)
         if not tensors:
             raise ValueError(f"class '{class_dir.name}' ({class_dir}) has no usable images")
         names.append(class_dir.name)
@@ -90,17 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ckpt, device = load_checkpoint_arg(args)
-    size = ckpt.learner.config.input_size
     skipped: list[Skipped] = []
     try:
-        names, support, labels = read_support(args.support, size, skipped)
+        spec = PreprocessSpec.from_metadata(ckpt.metadata)
+        names, support, labels = read_support(args.support, spec, skipped)
         if args.query.is_dir():
             query_files = _image_files(args.query)
         elif args.query.is_file():
             query_files = [args.query]
         else:
             raise ValueError(f"--query {args.query} does not exist")
-        query_files, query = load_folder_images(query_files, size, skipped)
+        query_files, query = load_folder_images(query_files, spec, skipped)
         if not query:
             raise ValueError(f"--query {args.query} holds no usable images")
         last = final_step(

@@ -70,7 +70,7 @@ def test_max_minutes_stops_with_a_validated_resumable_run(tiny_root, tmp_path, c
     assert train.main(["--resume", "--max-minutes", "0", *common]) == 0  # one more step
     assert load_checkpoint(tmp_path / "last.pt").training_state["step"] == 2
     assert train.main(["--max-minutes", "-1", *common]) == 2
-    assert "--max-minutes must be positive" in capsys.readouterr().err
+    assert "--max-minutes must not be negative" in capsys.readouterr().err
 
 
 def test_sigterm_saves_the_run_like_ctrl_c(tiny_root, tmp_path):

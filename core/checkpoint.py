@@ -32,14 +32,31 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """A loaded checkpoint: the learner, its metadata, its training state (resumable files
+    only) and ``preprocess``, how its inputs are made from images."""
+
     learner: Learner
     metadata: dict[str, Any]
     training_state: dict[str, Any] | None
+    preprocess: PreprocessSpec
 
-    @property
-    def preprocess(self) -> PreprocessSpec:
-        """How this checkpoint's inputs are made from images (recorded at training time)."""
-        return PreprocessSpec.from_metadata(self.metadata)
+
+def preprocess_of(metadata: dict[str, Any], learner: Learner) -> PreprocessSpec:
+    """The preprocessing a checkpoint records; for files that record none, the one its learner's
+    input implies (1 channel: ink-normalised drawings; 3: RGB photos). ValueError when the
+    record is unusable or does not fit the learner's input."""
+    config = learner.config
+    channels, size = getattr(config, "in_channels", 1), config.input_size
+    if "preprocess" in metadata or "preprocess_version" in metadata:
+        spec = PreprocessSpec.from_metadata(metadata)
+    else:
+        spec = PreprocessSpec("ink" if channels == 1 else "rgb", size)
+    if (spec.channels, spec.size) != (channels, size):
+        raise ValueError(
+            f"it makes {spec.channels}-channel {spec.size} px inputs, the model takes "
+            f"{channels}-channel {size} px"
+        )
+    return spec
 
 
 def save_checkpoint(
@@ -121,8 +138,9 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not fit the model: {first}") from None
     try:
-        PreprocessSpec.from_metadata(payload["metadata"])
+        spec = preprocess_of(payload["metadata"], learner)
     except ValueError as exc:
-        raise CheckpointError(f"{path}: unusable preprocessing record: {exc}") from None
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: unusable preprocessing record: {first}") from None
     learner.to(device).eval()
-    return Checkpoint(learner, payload["metadata"], payload.get("training_state"))
+    return Checkpoint(learner, payload["metadata"], payload.get("training_state"), spec)

@@ -14,14 +14,11 @@ import torch
 from core.algorithms.base import Learner, check_support
 from core.algorithms.protonet import prototypes
 
-#: Learners that classify by comparing embeddings, so that a map of the embedding space shows
-#: how they decide (gradient learners classify with adapted weights instead).
-METRIC_LEARNERS = ("protonet", "matching", "relation")
-
 
 def has_map(learner: Learner) -> bool:
-    """Whether ``embedding_map`` shows how ``learner`` classifies."""
-    return learner.name in METRIC_LEARNERS
+    """Whether ``embedding_map`` shows how ``learner`` classifies: it compares embeddings
+    (declared by ``capabilities.embedding``); gradient learners classify with adapted weights."""
+    return learner.capabilities.embedding
 
 
 class EmbeddingMap(NamedTuple):
@@ -36,10 +33,9 @@ class EmbeddingMap(NamedTuple):
 
 
 def embed(learner: Learner, images: torch.Tensor) -> torch.Tensor:
-    """Embeddings ``(n, d)`` in the space the learner compares: its ``embed`` method when it has
-    one (Matching: unit-length; Relation: flattened feature maps), else its ``backbone``."""
-    fn = getattr(learner, "embed", None) or learner.backbone
-    return fn(images).flatten(1)
+    """Embeddings ``(n, d)`` in the space the learner compares (its ``embed``: Matching's are
+    unit-length, Relation's flattened feature maps)."""
+    return learner.embed(images).flatten(1)
 
 
 class Projection:

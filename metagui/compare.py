@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.checkpoint import Checkpoint
 from metagui import jobs
-from metagui.session import Drawing, SupportSet
+from metagui.session import Drawing, Example, SupportSet
 from metagui.worker import Job, JobThread
 
 
@@ -61,7 +61,7 @@ class CompareRunner(QObject):
         self,
         support: SupportSet,
         version: int,
-        query: Drawing | list[torch.Tensor],
+        query: Drawing | list[Example],
         has_query: bool,
         device: torch.device,
     ) -> Job | None:
@@ -69,16 +69,16 @@ class CompareRunner(QObject):
         if self.checkpoint is None:
             return None
         key = (version, id(self.checkpoint), str(device))
-        size = self.checkpoint.learner.config.input_size
+        spec = self.checkpoint.preprocess
         if self._adapted is not None and self._adapted[0] == key:
             if not has_query:
                 self.result.emit(CompareResult(None, support.names, 0.0, "classify"))
                 return None
             classifier = self._adapted[1]
-            run = lambda: jobs.classify(classifier, query, size, device)  # noqa: E731
+            run = lambda: jobs.classify(classifier, query, spec, device)  # noqa: E731
             return self._submit("classify", run, (key, support.names))
         learner = self.checkpoint.learner
-        run = lambda: jobs.adapt(learner, support, query, None, None, device)  # noqa: E731
+        run = lambda: jobs.adapt(learner, spec, support, query, None, None, device)  # noqa: E731
         return self._submit("adapt", run, (key, support.names))
 
     def _submit(self, kind: str, run, context) -> Job:

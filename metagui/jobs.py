@@ -18,10 +18,11 @@ import torch
 from core.algorithms.base import Classifier, Learner
 from core.checkpoint import Checkpoint, load_checkpoint
 from core.data.episodes import EpisodeSpec, check_spec, sample_episode
-from core.data.preprocess import ImageError, load_image, preprocess_image
+from core.data.preprocess import ImageError, load_image
+from core.data.spec import PreprocessSpec
 from core.data.splits import ClassBank, load_split
 from core.embedding_map import Projection
-from metagui.session import Drawing, SupportSet, fit_size
+from metagui.session import DRAWING_SPEC, Drawing, Example, SupportSet, keep_picture
 
 
 @dataclass(frozen=True)
@@ -59,19 +60,20 @@ class Prediction:
     map: MapUpdate | None = None  # when asked for
 
 
-def query_tensor(query: Drawing | Sequence[torch.Tensor], size: int) -> torch.Tensor | None:
-    """``(n_query, 1, size, size)`` from a drawing (preprocessed here) or images; None if empty."""
+def query_tensor(query: Drawing | Sequence[Example], spec: PreprocessSpec) -> torch.Tensor | None:
+    """``(n_query, C, S, S)`` from a drawing or examples, made by ``spec``; None if empty."""
     if isinstance(query, Drawing):
-        return None if query.is_empty() else query.preprocess(size)[None]
+        return None if query.is_empty() else query.preprocess(spec)[None]
     if not query:
         return None
-    return torch.stack([fit_size(t, size) for t in query])
+    return torch.stack([example.input(spec) for example in query])
 
 
 def adapt(
     learner: Learner,
+    spec: PreprocessSpec,
     support: SupportSet,
-    query: Drawing | Sequence[torch.Tensor],
+    query: Drawing | Sequence[Example],
     steps: int,
     lr: float,
     device: torch.device,
@@ -80,7 +82,7 @@ def adapt(
     """Run ``learner.adapt`` on ``device``; one AdaptUpdate per step. With ``mapper``, the
     last step is repeated once more with the embedding map."""
     start = time.perf_counter()
-    queries = query_tensor(query, learner.config.input_size)
+    queries = query_tensor(query, spec)
     queries = None if queries is None else queries.to(device)
     records = learner.adapt(
         support.images.to(device),
@@ -107,15 +109,15 @@ def adapt(
 
 def classify(
     classifier: Classifier,
-    query: Drawing | Sequence[torch.Tensor],
-    size: int,
+    query: Drawing | Sequence[Example],
+    spec: PreprocessSpec,
     device,
     mapper: Callable[[torch.Tensor | None], MapUpdate] | None = None,
 ) -> Iterator[Prediction]:
     """Probabilities of the query under an adapted classifier (no re-adaptation needed); with
     ``mapper``, a second record adds the embedding map."""
     start = time.perf_counter()
-    queries = query_tensor(query, size)
+    queries = query_tensor(query, spec)
     if queries is None:
         return
     queries = queries.to(device)
@@ -150,22 +152,27 @@ def load(path: Path, device: torch.device) -> Iterator[Checkpoint]:
 
 @dataclass(frozen=True)
 class LoadedFile:
-    """A decoded, preprocessed file, or the reason it could not be used."""
+    """A decoded file as an example (preprocessed by the checkpoint's spec), or the reason it
+    could not be used."""
 
     path: Path
-    image: torch.Tensor | None
+    example: Example | None
     error: str | None
 
 
-def load_files(paths: Sequence[Path], size: int = 28) -> Iterator[list[LoadedFile]]:
-    """Decode and preprocess image files; bad ones are reported, never raised."""
+def load_files(
+    paths: Sequence[Path], spec: PreprocessSpec = DRAWING_SPEC
+) -> Iterator[list[LoadedFile]]:
+    """Decode and preprocess image files with ``spec``; bad ones are reported, never raised."""
     results = []
     for path in paths:
         try:
-            image = preprocess_image(load_image(path), size)
-            if float(image.max()) == 0.0:
+            picture = load_image(path)
+            image = spec.image(picture)
+            if spec.kind == "ink" and float(image.max()) == 0.0:
                 raise ImageError(f"{path.name}: the image is blank (no ink found)")
-            results.append(LoadedFile(path, image, None))
+            example = Example(image, str(path), picture=keep_picture(picture), spec=spec)
+            results.append(LoadedFile(path, example, None))
         except ImageError as exc:
             message = str(exc).replace(str(path), path.name)
             results.append(LoadedFile(path, None, message))

@@ -30,19 +30,20 @@ from PySide6.QtWidgets import (
 )
 
 from core.checkpoint import Checkpoint
+from core.data.spec import PreprocessSpec
 from core.device import available_devices
-from core.embedding_map import METRIC_LEARNERS, Projection, has_map
+from core.embedding_map import Projection, has_map
 from metagui import jobs
 from metagui.checkpoints import checkpoint_dir, data_status, shipped_checkpoints
 from metagui.compare import CompareResult, CompareRunner
-from metagui.session import Drawing, Example, Session, SupportError, TaskClass
+from metagui.session import DRAWING_SPEC, Drawing, Example, Session, SupportError, TaskClass
 from metagui.throttle import Debounce, Throttle
 from metagui.widgets.canvas import DrawingCanvas
 from metagui.widgets.class_panel import ClassPanel
 from metagui.widgets.compare_panel import ComparePanel
 from metagui.widgets.controls import MessageBanner, SettingsBar, named
 from metagui.widgets.embedding_plot import EmbeddingPlot
-from metagui.widgets.images import class_colour, tensor_to_qimage
+from metagui.widgets.images import class_colour, example_qimage
 from metagui.widgets.plots import LossPlot, ProbabilityPlot
 from metagui.worker import Job, JobThread
 
@@ -68,7 +69,7 @@ class MainWindow(QMainWindow):
         self.checkpoint_path: Path | None = None
         self.device = torch.device("cpu")
         self._adapted: tuple[tuple, object] | None = None  # (support key, classifier)
-        self._query_images: list[torch.Tensor] | None = None  # dropped query images
+        self._query_images: list[Example] | None = None  # dropped query images
         self._query_files: list[str] = []
         self._query_version = 0
         self._truth: int | None = None  # true class of a sampled query
@@ -311,9 +312,7 @@ class MainWindow(QMainWindow):
         self.settings.select_checkpoint(path)
         self.compare_panel.add_checkpoint(path)
         self._title_compare_a()
-        config = checkpoint.learner.config
-        trained_steps = getattr(config, "adapt_steps", 0) or getattr(config, "inner_steps", 0)
-        lr = getattr(config, "adapt_lr", None) or getattr(config, "inner_lr", None)
+        trained_steps, lr = checkpoint.learner.adapt_defaults()
         self.settings.steps.blockSignals(True)
         self.settings.lr.blockSignals(True)
         self.settings.steps.setValue(trained_steps or 10)
@@ -321,7 +320,7 @@ class MainWindow(QMainWindow):
             self.settings.lr.setValue(float(lr))
         self.settings.steps.blockSignals(False)
         self.settings.lr.blockSignals(False)
-        stepped = checkpoint.learner.has_adapt_steps
+        stepped = checkpoint.learner.capabilities.adapt_steps
         for spin in (self.settings.steps, self.settings.lr):
             spin.setEnabled(stepped)
             tip = spin.property("usualToolTip") or spin.toolTip()
@@ -337,7 +336,7 @@ class MainWindow(QMainWindow):
             self.map_plot.show_message(
                 f"{checkpoint.learner.name} classifies with adapted weights, not by distances:\n"
                 "its story is the inner-loop loss. The map is drawn for\n"
-                f"the metric learners ({', '.join(METRIC_LEARNERS)})."
+                "the learners that compare embeddings (ProtoNet, Matching, Relation)."
             )
         self.status_message.setText(f"Loaded {path.name}")
         self._set_status_checkpoint()
@@ -408,7 +407,8 @@ class MainWindow(QMainWindow):
                 "Draw something on the left canvas first, then add it to a class.", "hint"
             )
             return
-        example = Example(drawing.preprocess(self._input_size()), "drawing", drawing)
+        spec = self._spec()
+        example = Example(drawing.preprocess(spec), "drawing", drawing, spec=spec)
         self.session.add_examples(index, [example])
         self.teach_canvas.clear()
         self.panel.refresh(self.session, index)
@@ -432,13 +432,13 @@ class MainWindow(QMainWindow):
         if not paths or not 0 <= index < len(self.session.classes):
             return None
         target = self.session.classes[index]
-        size = self._input_size()
+        spec = self._spec()
         paths = [Path(p) for p in paths]
         self.status_message.setText(f"Reading {len(paths)} file(s)…")
         return self._submit(
             self.files_thread,
             f"files{next(self._file_jobs)}",
-            lambda: jobs.load_files(paths, size),
+            lambda: jobs.load_files(paths, spec),
             ("class", target),
         )
 
@@ -448,8 +448,8 @@ class MainWindow(QMainWindow):
             self.add_files(index, names)
 
     def _files_loaded(self, context, results: list[jobs.LoadedFile]) -> None:
-        good = [r for r in results if r.image is not None]
-        bad = [r for r in results if r.image is None]
+        good = [r for r in results if r.example is not None]
+        bad = [r for r in results if r.example is None]
         if bad:
             lines = "; ".join(r.error for r in bad[:4]) + ("; …" if len(bad) > 4 else "")
             skipped = f"{len(bad)} file(s) skipped" + (" (nothing added)" if not good else "")
@@ -457,13 +457,13 @@ class MainWindow(QMainWindow):
         kind, target = context
         if kind == "query":
             if good:
-                self.set_query_images([r.image for r in good], [r.path.name for r in good])
+                self.set_query_images([r.example for r in good], [r.path.name for r in good])
             return
         if target not in self.session.classes:
             return  # the class was removed meanwhile
         if good:
             index = self.session.classes.index(target)
-            self.session.add_examples(index, [Example(r.image, str(r.path)) for r in good])
+            self.session.add_examples(index, [r.example for r in good])
             self.panel.refresh(self.session, index)
             self.status_message.setText(f"Added {len(good)} image(s) to “{target.name}”")
             self.request_prediction()
@@ -486,8 +486,9 @@ class MainWindow(QMainWindow):
         self.teach_canvas.set_pen_width(width)
         self.query_canvas.set_pen_width(width)
 
-    def _input_size(self) -> int:
-        return self.checkpoint.learner.config.input_size if self.checkpoint else 28
+    def _spec(self) -> PreprocessSpec:
+        """How the loaded checkpoint makes its input from drawings and pictures."""
+        return self.checkpoint.preprocess if self.checkpoint else DRAWING_SPEC
 
     # ----------------------------------------------------------------------------------------
     # sampled Omniglot tasks
@@ -520,7 +521,8 @@ class MainWindow(QMainWindow):
         self.panel.selected = 0
         self.panel.rebuild(self.session)
         truth_name = task.class_names[task.query_label]
-        self.set_query_images([task.query], [f"unseen drawing of {truth_name}"])
+        query = Example(task.query, f"Omniglot {truth_name}")
+        self.set_query_images([query], [f"unseen drawing of {truth_name}"])
         self._truth = task.query_label
         self.status_message.setText(
             f"Sampled a {len(classes)}-way {task.shots}-shot task from the {task.split} test "
@@ -567,10 +569,10 @@ class MainWindow(QMainWindow):
         self.request_map()
 
     def set_query_files(self, paths: list) -> Job:
-        size = self._input_size()
+        spec = self._spec()
         paths = [Path(p) for p in paths]
         return self._submit(
-            self.files_thread, "queryfiles", lambda: jobs.load_files(paths, size), ("query", None)
+            self.files_thread, "queryfiles", lambda: jobs.load_files(paths, spec), ("query", None)
         )
 
     def _open_query_files(self) -> None:
@@ -578,14 +580,14 @@ class MainWindow(QMainWindow):
         if names:
             self.set_query_files(names)
 
-    def set_query_images(self, images: list[torch.Tensor], labels: list[str]) -> None:
-        self.query_canvas.set_image(tensor_to_qimage(images[0]))
+    def set_query_images(self, images: list[Example], labels: list[str]) -> None:
+        self.query_canvas.set_image(example_qimage(images[0]))
         self._query_images, self._query_files = list(images), list(labels)
         self._truth = None
         self._query_version += 1
         self.request_prediction()
 
-    def query(self) -> Drawing | list[torch.Tensor]:
+    def query(self) -> Drawing | list[Example]:
         if self._query_images is not None:
             return self._query_images
         return self.query_canvas.drawing()
@@ -612,7 +614,7 @@ class MainWindow(QMainWindow):
             self._show_bars()
             return None
         try:
-            support = self.session.support_set(self._input_size())
+            support = self.session.support_set(self._spec())
         except SupportError as exc:
             self._problem(str(exc), "hint")
             self._adapted = None
@@ -630,7 +632,7 @@ class MainWindow(QMainWindow):
             self.banner.clear_message()
         self._request_compare()
         key = self.support_key()
-        query, size, device = self.query(), self._input_size(), self.device
+        query, spec, device = self.query(), self._spec(), self.device
         context = {
             "key": key,
             "query_version": self._query_version,
@@ -648,17 +650,17 @@ class MainWindow(QMainWindow):
             return self._submit(
                 self.model_thread,
                 "classify",
-                lambda: jobs.classify(classifier, query, size, device, mapper),
+                lambda: jobs.classify(classifier, query, spec, device, mapper),
                 context,
             )
         learner, steps, lr = self.checkpoint.learner, key[2], key[3]
-        if not learner.has_adapt_steps:
+        if not learner.capabilities.adapt_steps:
             steps = lr = None
         mapper = self._mapper(context)
         return self._submit(
             self.model_thread,
             "adapt",
-            lambda: jobs.adapt(learner, support, query, steps, lr, device, mapper),
+            lambda: jobs.adapt(learner, spec, support, query, steps, lr, device, mapper),
             context,
         )
 
@@ -791,9 +793,9 @@ class MainWindow(QMainWindow):
     def _request_compare(self) -> None:
         if not self._compare_wanted():
             return
-        size = self.compare.checkpoint.learner.config.input_size
+        spec = self.compare.checkpoint.preprocess
         try:
-            support = self.session.support_set(size)
+            support = self.session.support_set(spec)
         except SupportError:
             return
         self.compare.request(
@@ -876,10 +878,10 @@ class MainWindow(QMainWindow):
         if context is None or not self._map_wanted():
             return None
         query = context["query"] if self.has_query() else []
-        mapper, size, device = self._mapper(context), self._input_size(), self.device
+        mapper, spec, device = self._mapper(context), self._spec(), self.device
 
         def run():
-            queries = jobs.query_tensor(query, size)
+            queries = jobs.query_tensor(query, spec)
             yield mapper(None if queries is None else queries.to(device))
 
         return self._submit(self.model_thread, "map", run, None)

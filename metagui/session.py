@@ -1,8 +1,9 @@
 """What the user has made: classes with their examples, and the query. Plain Python, no Qt.
 
-Every example keeps the model-ready image ``(1, size, size)`` (ink = 1) made by core's one
-preprocessing function, plus what it came from: the pen strokes of a drawing, a file path, or an
-Omniglot character.
+Every example keeps what it came from (the pen strokes of a drawing, the decoded picture of a
+file, or a dataset image) and makes the model input from it with the checkpoint's preprocessing
+spec (``core.data.spec.PreprocessSpec``): a drawing becomes ink-normalised grayscale for a drawing
+checkpoint and an RGB image for a photo checkpoint, and a photo the reverse.
 """
 
 from __future__ import annotations
@@ -10,10 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from core.data.preprocess import CANVAS_SIZE, preprocess_image, rasterize_strokes
+from core.data.preprocess import CANVAS_SIZE, rasterize_strokes
+from core.data.spec import PreprocessSpec
+
+#: The preprocessing of the window before a checkpoint is loaded (Omniglot's drawings).
+DRAWING_SPEC = PreprocessSpec("ink", 28)
+#: Dropped pictures are kept at most this many pixels on a side (enough for any model input).
+PICTURE_SIDE = 256
 
 Point = tuple[float, float]
 Stroke = tuple[Point, ...]
@@ -36,18 +45,56 @@ class Drawing:
         """The drawing as black ink on white, ``canvas`` pixels square (like Omniglot)."""
         return rasterize_strokes(self.strokes, self.width, STROKE_EXTENT, canvas)
 
-    def preprocess(self, size: int = 28) -> torch.Tensor:
-        """Model input ``(1, size, size)``, ink = 1, via core's shared preprocessing."""
-        return preprocess_image(self.raster(), size)
+    def preprocess(self, spec: PreprocessSpec = DRAWING_SPEC) -> torch.Tensor:
+        """Model input ``(C, S, S)`` made by ``spec`` from the rasterised strokes."""
+        return spec.image(self.raster())
+
+
+def keep_picture(img: Image.Image) -> Image.Image:
+    """A copy of a decoded file small enough to keep (``PICTURE_SIDE`` at most, aspect kept)."""
+    img = img.copy()
+    img.thumbnail((PICTURE_SIDE, PICTURE_SIDE))
+    return img
+
+
+def ink_picture(image: torch.Tensor) -> Image.Image:
+    """An ink tensor ``(1, H, W)`` (ink = 1) as black ink on white, the way it was drawn."""
+    arr = (1.0 - image[0].clamp(0, 1)).mul(255).round().to(torch.uint8).numpy()
+    return Image.fromarray(np.ascontiguousarray(arr), mode="L")
 
 
 @dataclass(frozen=True)
 class Example:
-    """One example: ``image`` ``(1, size, size)`` float, ink = 1; where it came from."""
+    """One example: ``image`` ``(C, S, S)``, the model input made when it was added (shown as its
+    thumbnail when there is no ``picture``); where it came from: ``source`` (text), the pen
+    strokes (``drawing``) or the decoded file (``picture``); ``spec``: how ``image`` was made.
+    ``input(spec)`` makes (and keeps) the input of any other checkpoint."""
 
     image: torch.Tensor
     source: str
     drawing: Drawing | None = None
+    picture: Image.Image | None = None
+    spec: PreprocessSpec = DRAWING_SPEC
+    _inputs: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def input(self, spec: PreprocessSpec) -> torch.Tensor:
+        """The model input ``(C, S, S)`` under ``spec``."""
+        if spec == self.spec:
+            return self.image
+        if spec not in self._inputs:
+            self._inputs[spec] = self._make(spec)
+        return self._inputs[spec]
+
+    def _make(self, spec: PreprocessSpec) -> torch.Tensor:
+        if self.drawing is not None:
+            return self.drawing.preprocess(spec)
+        if self.picture is not None:
+            return spec.image(self.picture)
+        if self.spec.kind == spec.kind == "ink":  # a dataset image at another size
+            return fit_size(self.image, spec.size)
+        if self.spec.kind == "ink":
+            return spec.image(ink_picture(self.image))
+        raise ValueError(f"{self.source}: cannot be shown to a {spec.kind} model")
 
 
 @dataclass
@@ -62,7 +109,7 @@ class SupportError(ValueError):
 
 @dataclass(frozen=True)
 class SupportSet:
-    """``images`` ``(n, 1, size, size)``, ``labels`` ``(n,)`` in 0..n_way-1, class names."""
+    """``images`` ``(n, C, S, S)``, ``labels`` ``(n,)`` in 0..n_way-1, class names."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -127,7 +174,7 @@ class Session:
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.classes)
 
-    def support_set(self, size: int = 28) -> SupportSet:
+    def support_set(self, spec: PreprocessSpec = DRAWING_SPEC) -> SupportSet:
         """The support tensors; raise SupportError naming what is missing."""
         if len(self.classes) < 2:
             raise SupportError("At least two classes are needed: add a class with ＋ Add class.")
@@ -144,6 +191,6 @@ class Session:
         images, labels = [], []
         for label, task_class in enumerate(self.classes):
             for example in task_class.examples:
-                images.append(fit_size(example.image, size))
+                images.append(example.input(spec))
                 labels.append(label)
         return SupportSet(torch.stack(images), torch.tensor(labels), self.names())

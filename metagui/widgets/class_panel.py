@@ -75,7 +75,7 @@ class ExampleList(QListWidget):
     def show_class(self, task_class: TaskClass) -> None:
         self.clear()
         for i, example in enumerate(task_class.examples):
-            item = QListWidgetItem(QIcon(thumbnail(example.image, THUMB)), "")
+            item = QListWidgetItem(QIcon(thumbnail(example, THUMB)), "")
             kind = "drawing" if example.drawing is not None else example.source
             item.setToolTip(f"Example {i + 1}: {kind}\nDelete or right-click to remove")
             self.addItem(item)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPixmap
+
+from metagui.session import Example
 
 #: One colour per class position (used by the class rows and the probability bars).
 CLASS_COLOURS = (
@@ -34,9 +37,28 @@ def tensor_to_qimage(image: torch.Tensor) -> QImage:
     return QImage(gray.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
 
 
-def thumbnail(image: torch.Tensor, side: int = 52) -> QPixmap:
+def picture_to_qimage(picture: Image.Image) -> QImage:
+    """A decoded file as a QImage in its own colours (transparency on white)."""
+    if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+        rgba = picture.convert("RGBA")
+        picture = Image.new("RGBA", rgba.size, "white")
+        picture.alpha_composite(rgba)
+    rgb = np.ascontiguousarray(np.asarray(picture.convert("RGB")))
+    h, w, _ = rgb.shape
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def example_qimage(example: Example) -> QImage:
+    """What an example looks like: its picture (in colour) when it came from a file, else the
+    model input it was made into (a drawing or a dataset image, black ink on white)."""
+    if example.picture is not None:
+        return picture_to_qimage(example.picture)
+    return tensor_to_qimage(example.image)
+
+
+def thumbnail(example: Example, side: int = 52) -> QPixmap:
     return QPixmap.fromImage(
-        tensor_to_qimage(image).scaled(
+        example_qimage(example).scaled(
             side,
             side,
             Qt.AspectRatioMode.KeepAspectRatio,

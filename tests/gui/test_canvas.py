@@ -9,6 +9,7 @@ from PySide6.QtGui import QPointingDevice, QTabletEvent
 from PySide6.QtWidgets import QApplication
 
 from core.data.preprocess import preprocess_image, rasterize_strokes
+from core.data.spec import PreprocessSpec
 from metagui.widgets.canvas import DrawingCanvas
 
 
@@ -42,7 +43,7 @@ def test_rendered_example_is_core_preprocessing_of_the_strokes(qtbot):
     canvas = make_canvas(qtbot)
     draw(qtbot, canvas, line((0.1, 0.1), (0.4, 0.4)))  # small and off-centre
     drawing = canvas.drawing()
-    image = drawing.preprocess(28)
+    image = drawing.preprocess(PreprocessSpec("ink", 28))
     expected = preprocess_image(rasterize_strokes(drawing.strokes, drawing.width, 1.0), 28)
     assert torch.equal(image, expected)
     assert image.shape == (1, 28, 28) and float(image.max()) == 1.0

@@ -56,7 +56,7 @@ def test_starts_with_empty_classes_and_teaching_by_drawing_keeps_strokes(qtbot, 
     window.add_drawing(1)
     example = window.session.classes[1].examples[0]
     assert example.drawing.strokes == strokes and example.source == "drawing"
-    assert torch.equal(example.image, example.drawing.preprocess(28))
+    assert torch.equal(example.image, example.drawing.preprocess())
     assert window.teach_canvas.is_empty()
     assert window.panel.rows[1].examples.count() == 1
     assert "“A”, “C” have no examples" in window.banner.text()  # a hint says what to do
@@ -331,7 +331,7 @@ def test_every_learner_family_adapts_in_the_window(qtbot, tmp_path, algorithm):
     save_checkpoint(path, build_learner(algorithm, {}), {"split": "vinyals"})
     window = make_window(qtbot, path)
     try:
-        stepped = window.checkpoint.learner.has_adapt_steps
+        stepped = window.checkpoint.learner.capabilities.adapt_steps
         assert window.settings.steps.isEnabled() == stepped
         adapted(qtbot, window, lambda: teach(qtbot, window))
         assert window.banner.level != "error", window.banner.text()

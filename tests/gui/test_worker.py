@@ -9,8 +9,10 @@ import torch
 
 from core.algorithms import build_learner
 from metagui import jobs
-from metagui.session import Session
+from metagui.session import DRAWING_SPEC, Session
 from metagui.worker import Job, JobThread
+
+CPU = torch.device("cpu")
 
 
 def slow(n: int, delay: float = 0.01, gate: threading.Event | None = None):
@@ -47,7 +49,7 @@ def test_adaptation_records_through_the_worker(qtbot):
     thread.yielded.connect(lambda job, r: steps.append(r.step))
     with qtbot.waitSignal(thread.finished_job, timeout=10_000) as blocker:
         thread.submit(
-            Job("adapt", lambda: jobs.adapt(learner, support, [], 4, 0.01, torch.device("cpu")))
+            Job("adapt", lambda: jobs.adapt(learner, DRAWING_SPEC, support, [], 4, 0.01, CPU))
         )
     assert steps == [0, 1, 2, 3, 4]
     last = blocker.args[1]

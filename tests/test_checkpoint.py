@@ -71,3 +71,27 @@ def test_weights_that_do_not_fit_and_future_versions(tmp_path):
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match="newer"):
         load_checkpoint(path)
+
+
+def test_checkpoints_carry_their_preprocessing(tmp_path):
+    """A recorded spec wins; a file without one gets the spec its learner's input implies; a
+    record that does not fit the model, or is malformed, is refused in one line."""
+    from core.data.spec import PreprocessSpec
+
+    ink = build_learner("protonet", {})
+    save_checkpoint(tmp_path / "old.pt", ink, {"preprocess_version": 1, "input_size": 28})
+    assert load_checkpoint(tmp_path / "old.pt").preprocess == PreprocessSpec("ink", 28)
+    save_checkpoint(tmp_path / "bare.pt", ink, {})
+    assert load_checkpoint(tmp_path / "bare.pt").preprocess == PreprocessSpec("ink", 28)
+    rgb = build_learner("protonet", {"in_channels": 3, "input_size": 32})
+    save_checkpoint(tmp_path / "rgb.pt", rgb, {})
+    assert load_checkpoint(tmp_path / "rgb.pt").preprocess.kind == "rgb"
+    photo = PreprocessSpec("rgb", 32).to_dict()
+    save_checkpoint(tmp_path / "photo.pt", rgb, {"preprocess": photo})
+    assert load_checkpoint(tmp_path / "photo.pt").preprocess == PreprocessSpec("rgb", 32)
+    save_checkpoint(tmp_path / "clash.pt", ink, {"preprocess": photo})
+    save_checkpoint(tmp_path / "junk.pt", ink, {"preprocess": {"kind": "x-ray", "size": -1}})
+    for name in ("clash.pt", "junk.pt"):
+        with pytest.raises(CheckpointError, match="preprocessing") as info:
+            load_checkpoint(tmp_path / name)
+        assert name in str(info.value) and "\n" not in str(info.value)

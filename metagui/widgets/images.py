@@ -49,11 +49,16 @@ def picture_to_qimage(picture: Image.Image) -> QImage:
 
 
 def example_qimage(example: Example) -> QImage:
-    """What an example looks like: its picture (in colour) when it came from a file, else the
-    model input it was made into (a drawing or a dataset image, black ink on white)."""
+    """What an example looks like: the model input of a drawing checkpoint as the model sees it
+    (black ink on white); for a photo checkpoint, the picture of a file in its own colours or
+    the drawing as drawn."""
+    if example.spec.kind == "ink":
+        return tensor_to_qimage(example.image)
     if example.picture is not None:
         return picture_to_qimage(example.picture)
-    return tensor_to_qimage(example.image)
+    if example.drawing is not None:
+        return picture_to_qimage(example.drawing.raster())
+    raise ValueError(f"{example.source}: no picture to show")
 
 
 def thumbnail(example: Example, side: int = 52) -> QPixmap:

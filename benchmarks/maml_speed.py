@@ -119,9 +119,9 @@ def ours(
 
 
 def with_higher(learner, steps: int, lr: float, first_order: bool, nhwc: bool = False):
-    import higher
-
     def step(episodes: list[Episode]) -> Grads:
+        import higher  # an ImportError here skips the peer (not installed)
+
         net = PeerNet(learner, episodes[0].n_way, nhwc)
         inner = torch.optim.SGD(net.parameters(), lr=lr)
         for ep in episodes:
@@ -139,9 +139,9 @@ def with_higher(learner, steps: int, lr: float, first_order: bool, nhwc: bool = 
 
 
 def with_torchopt(learner, steps: int, lr: float, first_order: bool, nhwc: bool = False):
-    import torchopt
-
     def step(episodes: list[Episode]) -> Grads:
+        import torchopt  # an ImportError here skips the peer (not installed)
+
         net = PeerNet(learner, episodes[0].n_way, nhwc)
         if first_order:  # functional API: gradients taken without a graph
             params0 = dict(net.named_parameters())

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         {"train": dataclasses.asdict(config), "algorithm": dataclasses.asdict(learner.config)},
     )
     metadata = {
-        "backbone": getattr(learner.config, "backbone", "conv4"),
+        "backbone": learner.config.backbone,
         "input_size": spec.size,
         "preprocess_version": PREPROCESS_VERSION,
         "preprocess": spec.to_dict(),

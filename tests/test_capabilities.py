@@ -55,7 +55,6 @@ def test_every_learner_declares_capabilities_and_defaults(name):
     assert lr is None or lr > 0
     if not caps.adapt_steps:
         assert (steps, lr) == (0, None) and caps.lr_override == ""
-    assert learner.has_adapt_steps is caps.adapt_steps  # deprecated spelling, still answered
 
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))

@@ -84,11 +84,6 @@ class Learner(nn.Module):
     name: str = ""
     capabilities: ClassVar[Capabilities]
 
-    @property
-    def has_adapt_steps(self) -> bool:
-        """Deprecated: read ``capabilities.adapt_steps``."""
-        return self.capabilities.adapt_steps
-
     def support_ways(self, support: torch.Tensor, labels: torch.Tensor) -> int:
         """``check_support`` with this learner's ``max_ways`` and input channels; n_way."""
         return check_support(support, labels, self.capabilities.max_ways, self.config.in_channels)

@@ -6,6 +6,7 @@ from core.algorithms.anil import ANIL
 from core.algorithms.base import AdaptStep, Capabilities, Learner, MetaLoss, final_step
 from core.algorithms.maml import FOMAML, MAML, FOMAMLConfig, MAMLConfig
 from core.algorithms.matching import MatchingConfig, MatchingNetwork
+from core.algorithms.metalstm import MetaLSTM, MetaLSTMConfig
 from core.algorithms.metasgd import MetaSGD, MetaSGDConfig
 from core.algorithms.protonet import ProtoNet, ProtoNetConfig
 from core.algorithms.relation import RelationConfig, RelationNetwork
@@ -21,6 +22,7 @@ ALGORITHMS: dict[str, tuple[type[Learner], type]] = {
     "reptile": (Reptile, ReptileConfig),
     "matching": (MatchingNetwork, MatchingConfig),
     "relation": (RelationNetwork, RelationConfig),
+    "metalstm": (MetaLSTM, MetaLSTMConfig),
 }
 
 

@@ -7,6 +7,7 @@ from core.algorithms.base import AdaptStep, Capabilities, Learner, MetaLoss, fin
 from core.algorithms.maml import FOMAML, MAML, FOMAMLConfig, MAMLConfig
 from core.algorithms.matching import MatchingConfig, MatchingNetwork
 from core.algorithms.metalstm import MetaLSTM, MetaLSTMConfig
+from core.algorithms.metanet import MetaNet, MetaNetConfig
 from core.algorithms.metasgd import MetaSGD, MetaSGDConfig
 from core.algorithms.protonet import ProtoNet, ProtoNetConfig
 from core.algorithms.relation import RelationConfig, RelationNetwork
@@ -23,6 +24,7 @@ ALGORITHMS: dict[str, tuple[type[Learner], type]] = {
     "matching": (MatchingNetwork, MatchingConfig),
     "relation": (RelationNetwork, RelationConfig),
     "metalstm": (MetaLSTM, MetaLSTMConfig),
+    "metanet": (MetaNet, MetaNetConfig),
 }
 
 

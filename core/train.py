@@ -18,17 +18,18 @@ import sys
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from core import __version__
 from core.algorithms import ALGORITHMS, build_learner
 from core.cli import fail, setup_device
 from core.data import default_preprocess, load_dataset
 from core.data.preprocess import PREPROCESS_VERSION
+from core.training import distributed
 from core.training.config import TrainConfig, build_parser, explicit_flags, problem
+from core.training.distributed import DistContext
+from core.training.loop import run
 from core.training.resume import merge, read_run
-from core.training.signals import sigterm_interrupts
-from core.training.sinks import RunWriter, write_json
+from core.training.sinks import write_json
 from core.training.trainer import Trainer, TrainStep, Validation
 
 __all__ = ["TrainConfig", "TrainStep", "Trainer", "Validation", "main"]
@@ -54,6 +55,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     explicit = explicit_flags(parser, argv)
     device = setup_device(args)
+    if args.dist_timeout <= 0:
+        return fail("--dist-timeout must be positive")
+    ctx = None
+    if distributed.launched():  # torchrun
+        try:
+            ctx = distributed.init(device, args.dist_timeout)
+        except ValueError as exc:
+            return fail(str(exc))
+        device = distributed.device_of(ctx, device)
+    try:
+        return _train(args, explicit, argv, device, ctx)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args, explicit: set[str], argv: list[str], device, ctx: DistContext | None) -> int:
     out: Path = args.out or Path("runs") / args.algorithm
     _, config_cls = ALGORITHMS[args.algorithm]
     algo_config = {
@@ -85,18 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         split = config.split if config.dataset == "omniglot" else None
         train_set = load_dataset(config.dataset, root, config.train_subset, spec, split=split)
         val_set = load_dataset(config.dataset, root, config.val_subset, spec, split=split)
-        trainer = Trainer(config, learner, train_set, val_set, device, args.workers)
+        ctx, note = _world(ctx, saved)
+        trainer = Trainer(config, learner, train_set, val_set, device, args.workers, ctx, args.amp)
     except (ValueError, FileNotFoundError) as exc:
         return fail(str(exc))
     if saved is not None:
         learner.load_state_dict(saved.weights)
         trainer.load_state_dict(saved.state)
-        print(f"resuming {out / 'last.pt'} at step {trainer.step}", file=sys.stderr)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(
-        out / "config.json",
-        {"train": dataclasses.asdict(config), "algorithm": dataclasses.asdict(learner.config)},
-    )
+        if trainer.main:
+            print(f"resuming {out / 'last.pt'} at step {trainer.step}{note}", file=sys.stderr)
+    if trainer.main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(
+            out / "config.json",
+            {"train": dataclasses.asdict(config), "algorithm": dataclasses.asdict(learner.config)},
+        )
     metadata = {
         "backbone": learner.config.backbone,
         "input_size": spec.size,
@@ -109,9 +129,35 @@ def main(argv: list[str] | None = None) -> int:
         "subset": config.train_subset,
         "train_characters": sorted(train_set.characters),
         "core_version": __version__,
+        "world_size": 1 if ctx is None else ctx.world,
     }
     minutes = args.max_minutes
     return run(trainer, out, metadata, None if minutes is None else 60 * minutes)
+
+
+def _world(ctx: DistContext | None, saved) -> tuple[DistContext | None, str]:
+    """The process context of a (resumed) run, and what to say about a change of world size.
+
+    A run started under torchrun draws its episodes by step and resumes with any number of
+    processes (one included); a run started as one process keeps its single episode stream.
+    """
+    if saved is None:
+        return ctx, ""
+    by_step = bool(saved.state.get("episodes_by_step"))
+    if ctx is not None and not by_step:
+        raise ValueError(
+            "this run was started as one process (one episode stream); resume it without "
+            "torchrun, or start a new run under torchrun"
+        )
+    if ctx is None and by_step:
+        ctx = DistContext()  # one process continuing a torchrun run: the same episodes
+    before, now = int(saved.state.get("world_size", 1)), 1 if ctx is None else ctx.world
+    if before == now:
+        return ctx, ""
+    return ctx, (
+        f" (trained on {before} process(es), continuing on {now}: the same episodes, "
+        f"split {now} way(s))"
+    )
 
 
 def _data_root(args, config: TrainConfig, saved, explicit: set[str]) -> Path:
@@ -142,48 +188,6 @@ def _input(config: TrainConfig, root: Path, algo_config: dict, config_cls, expli
     if "input_size" in fields:
         algo_config["input_size"] = spec.size
     return spec, algo_config
-
-
-def run(trainer: Trainer, out: Path, metadata: dict, seconds: float | None = None) -> int:
-    """Iterate ``trainer.run()`` with a progress bar, writing logs and checkpoints into ``out``."""
-    config = trainer.config
-    writer = RunWriter(trainer, out, metadata)
-    bar = tqdm(total=config.episodes, initial=trainer.step, desc=config.algorithm, disable=None)
-    deadline = None if seconds is None else writer.started + seconds
-    try:
-        with sigterm_interrupts():
-            for rec in trainer.run(deadline):
-                writer.record(rec)
-                if isinstance(rec, TrainStep):
-                    bar.update(1)
-                    if rec.step % 10 == 0:
-                        bar.set_postfix(loss=f"{rec.loss:.3f}", acc=f"{rec.accuracy:.3f}")
-                    continue
-                tqdm.write(
-                    f"step {rec.step}: val {config.val_ways}-way {config.val_shots}-shot "
-                    f"{100 * rec.accuracy:.2f} ± {100 * rec.ci95:.2f} %"
-                    + (" (best)" if rec.best else ""),
-                    file=sys.stderr,
-                )
-    except KeyboardInterrupt:
-        writer.save("last.pt", {"interrupted": True}, with_state=True)
-        print(f"\ninterrupted: saved {out / 'last.pt'}; continue with --resume", file=sys.stderr)
-        return 130
-    finally:
-        bar.close()
-        writer.close()
-    if trainer.stopped_early:
-        print(
-            f"time limit reached at step {trainer.step}: saved {out / 'last.pt'}; "
-            "continue with --resume",
-            file=sys.stderr,
-        )
-    print(
-        f"done: best validation {100 * trainer.best_accuracy:.2f} % at step {trainer.best_step}; "
-        f"checkpoint {out / 'best.pt'}",
-        file=sys.stderr,
-    )
-    return 0
 
 
 if __name__ == "__main__":

@@ -115,6 +115,11 @@ class Learner(nn.Module):
         """Differentiable meta-training loss over ``episodes`` and their query accuracy."""
         raise NotImplementedError
 
+    def mixed_precision_ok(self) -> bool:
+        """Whether meta-training may run under autocast (``core.train --amp``): metric and
+        first-order learners; second-order meta-gradients stay in float32."""
+        return True
+
     def meta_step(self, episodes: Sequence[Episode], optimizer: torch.optim.Optimizer) -> MetaLoss:
         """One outer-loop update. Default: backpropagate ``meta_loss`` and step ``optimizer``.
 

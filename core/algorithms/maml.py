@@ -74,6 +74,9 @@ class MAML(GradientLearner):
     def __init__(self, config: MAMLConfig | None = None) -> None:
         super().__init__(config or MAMLConfig())
 
+    def mixed_precision_ok(self) -> bool:
+        return self.config.first_order  # second order (MAML, ANIL, Meta-SGD) stays in float32
+
     def meta_update(self) -> Update:
         """The differentiable inner-loop step of meta-training."""
         return sgd(self.config.inner_lr)

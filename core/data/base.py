@@ -11,6 +11,7 @@ items ``offsets[c] .. offsets[c] + counts[c] - 1``. ``items(index)`` returns the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Sequence
@@ -196,3 +197,11 @@ def list_images(folder: Path) -> list[Path]:
             (Path(e.path) for e in it if e.is_file() and is_image_file(Path(e.name))),
             key=lambda p: p.name,
         )
+
+
+def on_device(ds: FewShotDataset, device: torch.device) -> FewShotDataset:
+    """``ds`` with its decoded items moved to ``device`` once (CUDA), so that episodes are
+    assembled there; datasets decoded from files stay (their workers pin memory instead)."""
+    if not ds.in_memory or device.type == "cpu" or ds.images.device == device:
+        return ds
+    return dataclasses.replace(ds, images=ds.images.to(device))

@@ -158,6 +158,20 @@ def build_parser(algorithm: str) -> argparse.ArgumentParser:
         help="DataLoader worker processes decoding episodes of image-file datasets "
         "(miniimagenet, folder); the same seed gives the same episodes for any count (default 0)",
     )
+    p.add_argument(
+        "--amp",
+        choices=("bf16", "fp16"),
+        default=None,
+        help="mixed precision for metric and first-order learners (fp16 with a loss scaler; "
+        "second-order MAML stays in float32)",
+    )
+    p.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=1800.0,
+        help="under torchrun: seconds a collective waits for the other processes before the "
+        "run stops with a message (default 1800; rank 0 validates meanwhile)",
+    )
     add_data_args(p)
     add_device_args(p)
     return p

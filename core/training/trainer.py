@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,9 +10,16 @@ from dataclasses import dataclass
 import torch
 
 from core.algorithms import Learner
+from core.data.base import on_device
 from core.data.episodes import EpisodeSpec, EpisodeStream, check_spec
+from core.data.step_episodes import StepEpisodes
 from core.evaluate import evaluate_iter, summarize
+from core.training import distributed
 from core.training.config import TrainConfig
+from core.training.distributed import AllReduceOptimizer, DistContext
+
+#: ``--amp`` choices and their dtypes.
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -59,32 +67,92 @@ class Trainer:
         val_set,
         device: torch.device,
         workers: int = 0,
+        ctx: DistContext | None = None,
+        amp: str | None = None,
     ) -> None:
         self.config = config
         self.learner = learner.to(device)
+        train_set, val_set = on_device(train_set, device), on_device(val_set, device)
         self.train_set, self.val_set, self.device = train_set, val_set, device
-        self.workers = workers
+        self.workers, self.ctx, self.amp = workers, ctx, amp
         self.train_spec = EpisodeSpec(config.ways, config.shots, config.queries)
         self.val_spec = EpisodeSpec(config.val_ways, config.val_shots, config.val_queries)
         check_spec(train_set, self.train_spec)
         check_spec(val_set, self.val_spec)
         self.optimizer = make_optimizer(config, learner.parameters())
         self.scheduler = make_scheduler(config, self.optimizer)
-        self.stream = EpisodeStream(train_set, self.train_spec, config.seed, workers)
+        if ctx is None:  # one process: one seeded stream of episodes
+            self.stream, self.share = (
+                EpisodeStream(train_set, self.train_spec, config.seed, workers),
+                None,
+            )
+        else:  # torchrun: episode j of step s from seed (seed, s, j), this rank's share
+            self.share = distributed.share(ctx, config.meta_batch)
+            self._check_share()
+            self.stream = StepEpisodes(
+                train_set, self.train_spec, config.seed, self.share.indices, workers
+            )
+            self.step_optimizer = AllReduceOptimizer(self.optimizer)
+        self._check_amp()
+        self.scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
         self.step = 0
         self.best_accuracy = -1.0
         self.stopped_early = False  # set by run() when its deadline passed
         self.best_step = 0
 
+    @property
+    def main(self) -> bool:
+        """Whether this process validates, logs and writes (rank 0, or the only process)."""
+        return self.ctx is None or self.ctx.main
+
+    def _check_share(self) -> None:
+        c, ctx = self.config, self.ctx
+        if not self.share.split_queries:
+            return
+        if c.queries < ctx.world:
+            raise ValueError(
+                f"--meta-batch {c.meta_batch} does not divide among {ctx.world} processes, so "
+                f"they share each episode's queries: give --queries >= {ctx.world} or a "
+                f"--meta-batch divisible by {ctx.world}"
+            )
+        if type(self.learner).meta_step is not Learner.meta_step:  # Reptile: not a query loss
+            raise ValueError(
+                f"{self.learner.name} under torchrun needs a --meta-batch divisible by the "
+                f"{ctx.world} processes"
+            )
+
+    def _check_amp(self) -> None:
+        if self.amp is None:
+            return
+        if not self.learner.mixed_precision_ok():
+            raise ValueError(
+                f"--amp is for metric and first-order learners; second-order {self.learner.name} "
+                "stays in float32 (add --first-order)"
+            )
+        if self.device.type != "cuda":
+            raise ValueError(
+                "--amp needs --device cuda (CPU autocast does not cover BatchNorm, so the "
+                "backbones would mix float32 and bfloat16)"
+            )
+        if self.amp == "fp16" and type(self.learner).meta_step is not Learner.meta_step:
+            raise ValueError(f"--amp fp16 needs a loss scaler, which {self.learner.name}'s "
+                             "update does not take; use --amp bf16")  # fmt: skip
+
     def state_dict(self) -> dict:
-        return {
+        state = {
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "generator": self.stream.state_dict(),
             "best_accuracy": self.best_accuracy,
             "best_step": self.best_step,
+            "world_size": 1 if self.ctx is None else self.ctx.world,
+            "episodes_by_step": self.ctx is not None,
         }
+        if self.ctx is None:
+            state["generator"] = self.stream.state_dict()
+        if self.amp == "fp16":
+            state["scaler"] = self.scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
@@ -95,7 +163,10 @@ class Trainer:
                 self.optimizer.param_groups, self.scheduler.base_lrs, strict=True
             ):
                 group["lr"] = base * rule(self.scheduler.last_epoch)
-        self.stream.load_state_dict(state["generator"])
+        if self.ctx is None:
+            self.stream.load_state_dict(state["generator"])
+        if "scaler" in state and self.amp == "fp16":
+            self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.best_accuracy = float(state["best_accuracy"])
         self.best_step = int(state["best_step"])
@@ -125,14 +196,19 @@ class Trainer:
         try:
             while self.step < c.episodes and not self.stopped_early:
                 self.learner.train()
-                batch = [self.stream.next().to(self.device) for _ in range(c.meta_batch)]
                 lr = self.optimizer.param_groups[0]["lr"]
-                out = self.learner.meta_step(batch, self.optimizer)
+                out = self._meta_step(self._batch())
+                if self.ctx is not None:
+                    distributed.average_buffers(self.learner)
                 self.scheduler.step()
                 self.step += 1
                 yield TrainStep(self.step, out.loss.item(), out.accuracy, lr)
-                self.stopped_early = deadline is not None and time.monotonic() >= deadline
-                if self.step % c.val_every == 0 or self.step == c.episodes or self.stopped_early:
+                late = deadline is not None and time.monotonic() >= deadline
+                if self.ctx is not None:  # rank 0's clock decides for every rank
+                    late = distributed.agree_to_stop(self.ctx, late and self.main, self.device)
+                self.stopped_early = late
+                due = self.step % c.val_every == 0 or self.step == c.episodes or late
+                if due and self.main:
                     acc, ci = self.validate()
                     best = acc > self.best_accuracy
                     if best:
@@ -140,3 +216,37 @@ class Trainer:
                     yield Validation(self.step, acc, ci, best)
         finally:
             self.stream.close()
+
+    def _batch(self) -> list:
+        """This process's episodes of the next meta-step, on the device."""
+        if self.ctx is None:
+            return [self.stream.next().to(self.device) for _ in range(self.config.meta_batch)]
+        batch = self.stream.for_step(self.step)
+        if self.share.split_queries:
+            batch = [distributed.query_share(ep, self.ctx) for ep in batch]
+            self.step_optimizer.weight = len(batch[0].query_labels) / (
+                self.config.ways * self.config.queries
+            )
+        else:
+            self.step_optimizer.weight = 1.0 / self.ctx.world
+        return [ep.to(self.device) for ep in batch]
+
+    def _meta_step(self, batch: list):
+        autocast = (
+            torch.autocast(self.device.type, dtype=AMP_DTYPES[self.amp])
+            if self.amp
+            else contextlib.nullcontext()
+        )
+        if self.amp is None or type(self.learner).meta_step is not Learner.meta_step:
+            optimizer = self.optimizer if self.ctx is None else self.step_optimizer
+            with autocast:
+                return self.learner.meta_step(batch, optimizer)
+        with autocast:
+            out = self.learner.meta_loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(out.loss).backward()
+        if self.ctx is not None:
+            self.step_optimizer.reduce_gradients()
+        self.scaler.step(self.optimizer)  # skips the step on inf/nan (fp16), on every rank alike
+        self.scaler.update()
+        return out

@@ -12,6 +12,7 @@ from core.algorithms.metasgd import MetaSGD, MetaSGDConfig
 from core.algorithms.protonet import ProtoNet, ProtoNetConfig
 from core.algorithms.relation import RelationConfig, RelationNetwork
 from core.algorithms.reptile import Reptile, ReptileConfig
+from core.algorithms.siamese import SiameseConfig, SiameseNetwork
 
 #: algorithm name -> (learner class, config dataclass)
 ALGORITHMS: dict[str, tuple[type[Learner], type]] = {
@@ -25,6 +26,7 @@ ALGORITHMS: dict[str, tuple[type[Learner], type]] = {
     "relation": (RelationNetwork, RelationConfig),
     "metalstm": (MetaLSTM, MetaLSTMConfig),
     "metanet": (MetaNet, MetaNetConfig),
+    "siamese": (SiameseNetwork, SiameseConfig),
 }
 
 

@@ -1,0 +1,159 @@
+"""Siamese networks (Koch et al. 2015): symmetric distance, balanced pairs, distortions in
+training only and from a seed, k-shot pooling, the protocol."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from core.algorithms import build_learner, final_step
+from core.algorithms import siamese as siamese_module
+from core.algorithms.siamese import SiameseClassifier, balanced_pairs, random_affine
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.data.episodes import Episode
+
+TINY = {"hidden": 4, "input_size": 16, "features": 8}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def toy_episode(gen, n_way=3, shots=1, queries=3, size=16) -> Episode:
+    """Classes differ by a bright square at a class-specific place, plus noise."""
+
+    def images(n_per):
+        out = 0.3 * torch.rand(n_way * n_per, 1, size, size, generator=gen)
+        for c in range(n_way):
+            out[c * n_per : (c + 1) * n_per, :, 4 * c : 4 * c + 4, 2:8] += 1.0
+        return out
+
+    return Episode(
+        images(shots),
+        torch.arange(n_way).repeat_interleave(shots),
+        images(queries),
+        torch.arange(n_way).repeat_interleave(queries),
+        tuple(f"c{i}" for i in range(n_way)),
+    )
+
+
+def tiny(**config):
+    torch.manual_seed(0)
+    return build_learner("siamese", {**TINY, **config})
+
+
+def test_the_distance_is_symmetric():
+    learner = tiny().eval()
+    x = torch.rand(5, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        h = learner.embed(x)
+        assert torch.equal(learner.similarity_logits(h, h), learner.similarity_logits(h, h).T)
+        assert torch.equal(learner.pair_logits(h[:2], h[3:]), learner.pair_logits(h[3:], h[:2]))
+
+
+def test_pairs_are_balanced_and_correct():
+    labels = torch.tensor([0, 0, 1, 1, 1, 2, 2, 2, 2])
+    gen = torch.Generator().manual_seed(2)
+    a, b, same = balanced_pairs(labels, 400, gen)
+    assert len(a) == 400 and int(same.sum()) == 200
+    assert torch.equal(labels[a] == labels[b], same)
+    assert bool((a != b).all())
+    assert set(a.tolist()) == set(range(9))  # every image serves as an anchor
+    a, _, same = balanced_pairs(labels, 7, gen)  # odd counts round up to stay balanced
+    assert len(a) == 8 and int(same.sum()) == 4
+    with pytest.raises(ValueError, match="two images"):
+        balanced_pairs(torch.tensor([0, 1, 2]), 4, gen)
+
+
+def test_distortions_are_seeded_and_within_the_image():
+    x = torch.zeros(6, 1, 16, 16)
+    x[:, :, 6:10, 6:10] = 1.0
+    one = random_affine(x, torch.Generator().manual_seed(3))
+    two = random_affine(x, torch.Generator().manual_seed(3))
+    assert torch.equal(one, two) and one.shape == x.shape
+    assert not torch.equal(one, x)
+    assert float(one.min()) >= 0.0 and float(one.max()) <= 1.0
+
+
+def test_training_is_deterministic_per_episode_and_seed():
+    learner = tiny()
+    ep = toy_episode(torch.Generator().manual_seed(4))
+    first = learner.episode_pairs(ep)
+    again = learner.episode_pairs(ep)
+    assert all(torch.equal(p, q) for p, q in zip(first, again, strict=True))
+    assert learner.meta_loss([ep]).loss.item() == learner.meta_loss([ep]).loss.item()
+    other = tiny(seed=1).episode_pairs(ep)
+    assert not torch.equal(first[0], other[0])
+
+
+def test_no_distortion_when_adapting_or_classifying(monkeypatch):
+    learner = tiny()
+    ep = toy_episode(torch.Generator().manual_seed(5))
+    calls = []
+    real = siamese_module.random_affine
+    monkeypatch.setattr(siamese_module, "random_affine", lambda *a: calls.append(1) or real(*a))
+    learner.meta_loss([ep])
+    assert calls  # training distorts
+    calls.clear()
+    step = final_step(learner.adapt(ep.support, ep.support_labels, ep.query))
+    step.classifier.logits(ep.query)
+    step.classifier.similarities(ep.query)
+    assert not calls
+    with torch.no_grad():  # and the scores are those of the undistorted images
+        h_q, h_s = learner.embed(ep.query), learner.embed(ep.support)
+        expected = learner.similarity_logits(h_q, h_s)
+    assert torch.allclose(step.classifier.similarity_logits(ep.query), expected)
+    assert step.classifier.similarities(ep.query).shape == (len(ep.query), len(ep.support))
+
+
+@pytest.mark.parametrize(("pooling", "expected"), [("max", [3.0, 5.0]), ("mean", [2.0, 5.0])])
+def test_k_shot_class_scores(pooling, expected):
+    learner = tiny(shot_pooling=pooling)
+    labels = torch.tensor([0, 0, 1])
+    clf = SiameseClassifier(learner, torch.zeros(3, 8), labels, 2)
+    assert clf.pool(torch.tensor([[1.0, 3.0, 5.0]])).tolist() == [expected]
+
+
+def test_support_accuracy_leaves_an_image_out_of_its_own_class():
+    learner = tiny().eval()
+    ep = toy_episode(torch.Generator().manual_seed(6), shots=2)
+    clf = final_step(learner.adapt(ep.support, ep.support_labels)).classifier
+    sims = clf.support_similarities()
+    assert bool(torch.isinf(sims.diagonal()).all())
+    assert math.isfinite(final_step(learner.adapt(ep.support, ep.support_labels)).loss)
+
+
+def test_meta_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
+    learner = tiny(distortions=False)
+    gen = torch.Generator().manual_seed(7)
+    eps = [toy_episode(gen) for _ in range(2)]
+    opt = torch.optim.Adam(learner.parameters(), lr=1e-2)
+    first = learner.meta_loss(eps).loss.item()
+    for _ in range(8):
+        learner.meta_step(eps, opt)
+    assert learner.meta_loss(eps).loss.item() < first
+    save_checkpoint(tmp_path / "s.pt", learner, {})
+    loaded = load_checkpoint(tmp_path / "s.pt").learner
+    ep = eps[0]
+    a = final_step(learner.eval().adapt(ep.support, ep.support_labels, ep.query))
+    b = final_step(loaded.adapt(ep.support, ep.support_labels, ep.query))
+    assert torch.equal(a.query_probs, b.query_probs)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"features": 0}, "at least 1"),
+        ({"shot_pooling": "min"}, "one of"),
+        ({"distortions": "x"}, "true or false"),
+    ],
+)
+def test_bad_configs_are_refused_in_one_line(bad, message):
+    with pytest.raises(ValueError, match=message):
+        build_learner("siamese", bad)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.algorithms.anil import ANIL
 from core.algorithms.base import AdaptStep, Capabilities, Learner, MetaLoss, final_step
 from core.algorithms.maml import FOMAML, MAML, FOMAMLConfig, MAMLConfig
+from core.algorithms.mann import MANN, MANNConfig
 from core.algorithms.matching import MatchingConfig, MatchingNetwork
 from core.algorithms.metalstm import MetaLSTM, MetaLSTMConfig
 from core.algorithms.metanet import MetaNet, MetaNetConfig
@@ -27,6 +28,7 @@ ALGORITHMS: dict[str, tuple[type[Learner], type]] = {
     "metalstm": (MetaLSTM, MetaLSTMConfig),
     "metanet": (MetaNet, MetaNetConfig),
     "siamese": (SiameseNetwork, SiameseConfig),
+    "mann": (MANN, MANNConfig),
 }
 
 

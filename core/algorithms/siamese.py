@@ -45,6 +45,8 @@ from core.models.backbones import build_backbone, check_backbone
 SHOT_POOLINGS = ("max", "mean")
 #: the paper's distortion ranges (§4.1): degrees, shear, scale, pixels
 ROTATION, SHEAR, SCALE, TRANSLATION = 10.0, 0.3, (0.8, 1.2), 2.0
+#: salt of ``episode_generator`` for the pairs and distortions
+SALT = 1
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,6 @@ class SiameseConfig:
     distortions: bool = field(
         default=True, metadata={"help": "random affine distortions of training pairs (paper)"}
     )
-    seed: int = field(default=0, metadata={"help": "salt of the per-episode pair/distortion seed"})
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "distortions", parse_bool(self.distortions, "distortions"))
@@ -161,7 +162,7 @@ class SiameseNetwork(Learner):
         when ``distortions``), ``same`` ``(m,)`` and the pairs' labels ``(m,)`` of the first."""
         images = torch.cat([episode.support, episode.query])
         labels = torch.cat([episode.support_labels, episode.query_labels])
-        gen = episode_generator(episode.support, episode.query, salt=self.config.seed)
+        gen = episode_generator(episode.support, episode.query, salt=SALT)
         a, b, same = balanced_pairs(labels, len(images), gen)
         first, second = images[a], images[b]
         if self.config.distortions:

@@ -1,0 +1,343 @@
+"""MANN (Santoro et al., 2016, "Meta-Learning with Memory-Augmented Neural Networks"): an LSTM
+controller with an external memory read and written by least-recently-used access
+(``mann_memory``).
+
+An episode is a sequence: its images (support and query) in a random order, each step's input the
+image's features and the one-hot *label slot of the previous step* (zero at step 0), so a step
+never sees its own label. Labels are shuffled per episode: the ``n_way`` classes get distinct
+random slots out of ``LABEL_SLOTS``; the output is a softmax over the episode's slots. The order
+and the slots come from a generator seeded by the episode's contents (``episode_generator``).
+Meta-training: cross-entropy at every step (the paper's objective).
+
+Controller input per step: ``[backbone(x_t), onehot(slot_{t-1}), r_{t-1}]``; from the LSTM's
+``h_t``: per head a key ``k_t = tanh(.)``, a write gate ``sigmoid(alpha)`` and a key strength
+``beta = 1 + softplus(.)``; output ``[h_t, r_t]`` -> slot logits.
+
+As an N-way K-shot learner (common tables, GUI): the support set is fed as the sequence, then
+each query is classified by one more step from the state after the support (independently of
+the other queries), its previous label that of the last support step. ``feed`` yields the
+memory's read/write weights per support step (``MemoryStep``), for the window's heatmap.
+``presentation_accuracy`` scores the paper's protocol (accuracy at the k-th presentation of a
+class).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.algorithms.base import (
+    AdaptStep,
+    Capabilities,
+    Learner,
+    MetaLoss,
+    backbone_field,
+    check_finite,
+    hidden_field,
+    in_channels_field,
+)
+from core.algorithms.mann_memory import MemoryState, lrua_step
+from core.algorithms.model_based import check_no_steps, episode_generator
+from core.data.episodes import Episode
+from core.models.backbones import build_backbone, check_backbone
+
+#: label slots (the one-hot label input and the output); the most classes a sequence can have
+LABEL_SLOTS = 20
+#: salt of ``episode_generator`` for the order and label slots
+SALT = 2
+
+
+@dataclass(frozen=True)
+class MANNConfig:
+    backbone: str = backbone_field()
+    in_channels: int = in_channels_field()
+    hidden: int = hidden_field()
+    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+    controller: int = field(default=200, metadata={"help": "LSTM controller units (paper: 200)"})
+    slots: int = field(default=128, metadata={"help": "memory slots (paper: 128)"})
+    slot_size: int = field(default=40, metadata={"help": "numbers per memory slot (paper: 40)"})
+    heads: int = field(default=4, metadata={"help": "read heads = write heads (paper: 4)"})
+    gamma: float = field(default=0.95, metadata={"help": "usage decay (paper: 0.95 or 0.99)"})
+
+    def __post_init__(self) -> None:
+        for name in ("controller", "slots", "slot_size", "heads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.heads > self.slots:
+            raise ValueError("heads must be at most slots")
+        if not 0 <= self.gamma <= 1:
+            raise ValueError("gamma must be between 0 and 1")
+        check_backbone(self.backbone, self.in_channels, self.input_size, self.hidden)
+
+
+@dataclass(frozen=True)
+class LabelSequence:
+    """An episode as a sequence: ``order`` ``(T,)`` indices into the episode's images,
+    ``targets`` ``(T,)`` class of each step (0..n_way-1), ``slots`` ``(n_way,)`` the label slot
+    of each class (distinct, shuffled per episode)."""
+
+    order: torch.Tensor
+    targets: torch.Tensor
+    slots: torch.Tensor
+
+
+def label_sequence(labels: torch.Tensor, n_way: int, generator: torch.Generator) -> LabelSequence:
+    """A random order of the images with ``labels`` ``(n,)`` and random label slots."""
+    if n_way > LABEL_SLOTS:
+        raise ValueError(
+            f"MANN takes at most {LABEL_SLOTS} classes per episode, not {n_way} (e.g. --ways 5)"
+        )
+    order = torch.randperm(len(labels), generator=generator).to(labels.device)
+    slots = torch.randperm(LABEL_SLOTS, generator=generator)[:n_way].to(labels.device)
+    return LabelSequence(order, labels[order], slots)
+
+
+def previous_labels(slot_targets: torch.Tensor) -> torch.Tensor:
+    """``(B, T)`` label slots -> ``(B, T, LABEL_SLOTS)`` inputs: step ``t`` gets the one-hot of
+    step ``t - 1``'s slot, step 0 zeros (a step never sees its own label)."""
+    onehot = F.one_hot(slot_targets, LABEL_SLOTS).float()
+    return torch.cat([torch.zeros_like(onehot[:, :1]), onehot[:, :-1]], 1)
+
+
+@dataclass(frozen=True)
+class MemoryStep:
+    """The memory after one support step: ``read_weights``/``write_weights`` ``(heads, slots)``,
+    ``usage`` ``(slots,)``, ``probs`` ``(n_way,)`` the prediction for that image before its
+    label is seen, ``index`` the image's position in the support set."""
+
+    step: int
+    index: int
+    read_weights: torch.Tensor
+    write_weights: torch.Tensor
+    usage: torch.Tensor
+    probs: torch.Tensor
+
+
+class MANN(Learner):
+    name = "mann"
+    capabilities = Capabilities(
+        adapt_steps=False, lr_override="", embedding=True, max_ways=LABEL_SLOTS
+    )
+
+    def __init__(self, config: MANNConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or MANNConfig()
+        self.backbone = build_backbone(c.backbone, c.in_channels, c.input_size, c.hidden)
+        reads = c.heads * c.slot_size
+        self.lstm = nn.LSTMCell(self.backbone.out_features + LABEL_SLOTS + reads, c.controller)
+        self.key = nn.Linear(c.controller, reads)
+        self.gate = nn.Linear(c.controller, c.heads)
+        self.strength = nn.Linear(c.controller, c.heads)
+        self.out = nn.Linear(c.controller + reads, LABEL_SLOTS)
+
+    def adapt_defaults(self) -> tuple[int, float | None]:
+        return 0, None
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Backbone features ``(n, d)`` of ``images`` ``(n, C, H, W)`` (the controller's input)."""
+        return self.backbone(images)
+
+    def initial(self, batch: int, like: torch.Tensor) -> tuple[tuple, MemoryState]:
+        """Zero controller state ``(h, c)`` ``(B, controller)`` and the empty memory."""
+        c = self.config
+        zeros = like.new_zeros(batch, c.controller)
+        return (zeros, zeros), MemoryState.initial(batch, c.heads, c.slots, c.slot_size, like)
+
+    def step(
+        self, feats: torch.Tensor, prev: torch.Tensor, lstm_state: tuple, memory: MemoryState
+    ) -> tuple[torch.Tensor, tuple, MemoryState, torch.Tensor]:
+        """One step: features ``(B, d)``, previous-label one-hots ``(B, LABEL_SLOTS)`` ->
+        slot logits ``(B, LABEL_SLOTS)``, new states, write weights ``(B, R, N)``."""
+        c = self.config
+        x = torch.cat([feats, prev.to(feats.dtype), memory.vectors.flatten(1)], 1)
+        h, cell = self.lstm(x, lstm_state)
+        keys = torch.tanh(self.key(h)).view(len(h), c.heads, c.slot_size)
+        gate = torch.sigmoid(self.gate(h))
+        strength = 1 + F.softplus(self.strength(h))
+        memory, w_write = lrua_step(memory, keys, gate, strength, c.gamma)
+        logits = self.out(torch.cat([h, memory.vectors.flatten(1)], 1))
+        return logits, (h, cell), memory, w_write
+
+    def run_sequence(
+        self, feats: torch.Tensor, slot_targets: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple, MemoryState, list[tuple[MemoryState, torch.Tensor]]]:
+        """Features ``(B, T, d)`` and label slots ``(B, T)`` -> slot logits ``(B, T, SLOTS)``
+        (step ``t`` sees the slots of steps ``< t`` only), the final states, and per step the
+        memory state and write weights."""
+        prev = previous_labels(slot_targets)
+        lstm_state, memory = self.initial(feats.shape[0], feats)
+        logits, trace = [], []
+        for t in range(feats.shape[1]):
+            out, lstm_state, memory, w_write = self.step(
+                feats[:, t], prev[:, t], lstm_state, memory
+            )
+            logits.append(out)
+            trace.append((memory, w_write))
+        return torch.stack(logits, 1), lstm_state, memory, trace
+
+    def sequence_of(self, episode: Episode) -> LabelSequence:
+        """The seeded sequence of an episode's support and query images."""
+        labels = torch.cat([episode.support_labels, episode.query_labels])
+        gen = episode_generator(episode.support, episode.query, salt=SALT)
+        return label_sequence(labels, episode.n_way, gen)
+
+    def episode_logits(self, episodes: Sequence[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Episodes of equal shape -> per-step class logits ``(B, T, n_way)`` (over each
+        episode's own slots) and the step classes ``(B, T)``."""
+        seqs = [self.sequence_of(ep) for ep in episodes]
+        images = torch.stack(
+            [
+                torch.cat([ep.support, ep.query])[s.order]
+                for ep, s in zip(episodes, seqs, strict=True)
+            ]
+        )
+        feats = self.embed(images.flatten(0, 1)).view(*images.shape[:2], -1)
+        slots = torch.stack([s.slots for s in seqs])  # (B, n_way)
+        targets = torch.stack([s.targets for s in seqs])
+        logits, *_ = self.run_sequence(feats, slots.gather(1, targets))
+        return logits.gather(2, slots.unsqueeze(1).expand(-1, logits.shape[1], -1)), targets
+
+    def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
+        """Cross-entropy at every step of every episode's sequence; accuracy over all steps."""
+        groups: dict[tuple, list[Episode]] = {}
+        for ep in episodes:
+            groups.setdefault((ep.support.shape, ep.query.shape, ep.n_way), []).append(ep)
+        total, hits, count = 0.0, 0, 0
+        for group in groups.values():
+            logits, targets = self.episode_logits(group)
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum")
+            total = total + loss / targets.shape[1]
+            hits += int((logits.detach().argmax(2) == targets).sum())
+            count += targets.numel()
+        return MetaLoss(total / len(episodes), hits / max(count, 1))
+
+    def feed(self, support: torch.Tensor, support_labels: torch.Tensor) -> Iterator[MemoryStep]:
+        """Feed the support set ``(n_s, C, H, W)`` with labels ``(n_s,)`` as a sequence (seeded
+        order and label slots, as ``adapt`` does); yield the memory after each step."""
+        for record, *_ in self._support_steps(support, support_labels):
+            yield record
+
+    def _support_steps(
+        self, support: torch.Tensor, support_labels: torch.Tensor
+    ) -> Iterator[tuple[MemoryStep, LabelSequence, tuple, MemoryState]]:
+        """``feed``'s records with the sequence and the states after each step (eval mode)."""
+        self.eval()
+        n_way = self.support_ways(support, support_labels)
+        gen = episode_generator(support, salt=SALT)
+        seq = label_sequence(support_labels, n_way, gen)
+        with torch.no_grad():
+            feats = self.embed(support[seq.order]).unsqueeze(0)
+            prev = previous_labels(seq.slots[seq.targets].unsqueeze(0))
+            lstm_state, memory = self.initial(1, feats)
+            for t in range(feats.shape[1]):
+                out, lstm_state, memory, w_write = self.step(
+                    feats[:, t], prev[:, t], lstm_state, memory
+                )
+                probs = torch.softmax(out[0, seq.slots], 0)
+                record = MemoryStep(
+                    t, int(seq.order[t]), memory.read[0], w_write[0], memory.usage[0], probs
+                )
+                yield record, seq, lstm_state, memory
+
+    def adapt(
+        self,
+        support: torch.Tensor,
+        support_labels: torch.Tensor,
+        query: torch.Tensor | None = None,
+        steps: int | None = None,
+        lr: float | None = None,
+    ) -> Iterator[AdaptStep]:
+        """Step 0 only: feed the support set as a sequence (``lr`` is unused). ``loss`` and
+        ``support_accuracy``: of the online predictions, each made before its label was seen."""
+        check_no_steps(steps, "MANNs")
+        self.eval()
+        steps_ = list(self._support_steps(support, support_labels))
+        trace = tuple(record for record, *_ in steps_)
+        _, seq, lstm_state, memory = steps_[-1]
+        probs = torch.stack([s.probs for s in trace])  # sequence order
+        targets = seq.targets
+        loss = float(F.nll_loss(probs.clamp_min(1e-12).log(), targets))
+        check_finite(loss, 0)
+        classifier = MANNClassifier(
+            self, seq.slots, seq.slots[targets[-1]], lstm_state, memory, trace
+        )
+        yield AdaptStep(
+            step=0,
+            total_steps=0,
+            loss=loss,
+            support_accuracy=float((probs.argmax(1) == targets).float().mean()),
+            query_probs=None if query is None else torch.softmax(classifier.logits(query), 1),
+            classifier=classifier,
+        )
+
+
+@dataclass(frozen=True)
+class MANNClassifier:
+    """The state after the support sequence; classifies each image by one more step from it.
+
+    ``trace``: the memory after each support step (``MemoryStep``, the window's heatmap)."""
+
+    learner: MANN
+    slots: torch.Tensor
+    last_slot: torch.Tensor
+    lstm_state: tuple
+    memory: MemoryState
+    trace: tuple[MemoryStep, ...]
+
+    @property
+    def n_way(self) -> int:
+        return len(self.slots)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """``(n, C, H, W)`` -> ``(n, n_way)``; each image independently of the others."""
+        n = len(images)
+        with torch.no_grad():
+            feats = self.learner.embed(images)
+            state = tuple(s.expand(n, -1) for s in self.lstm_state)
+            parts = (getattr(self.memory, f.name) for f in fields(MemoryState))
+            memory = MemoryState(*(t.expand(n, *t.shape[1:]) for t in parts))
+            prev = F.one_hot(self.last_slot.expand(n), LABEL_SLOTS)
+            out, *_ = self.learner.step(feats, prev, state, memory)
+        return out[:, self.slots]
+
+
+@dataclass(frozen=True)
+class PresentationAccuracy:
+    """Accuracy at the k-th presentation of a class (``presentations[i]``: ``accuracy[i]`` over
+    ``counts[i]`` steps)."""
+
+    presentations: tuple[int, ...]
+    accuracy: tuple[float, ...]
+    counts: tuple[int, ...]
+
+
+def presentation_index(targets: torch.Tensor) -> torch.Tensor:
+    """``(B, T)`` classes -> ``(B, T)``: 1 at a class's first step, 2 at its second, ..."""
+    onehot = F.one_hot(targets)
+    return (onehot.cumsum(1) * onehot).sum(2)
+
+
+@torch.no_grad()
+def presentation_accuracy(
+    learner: MANN, episodes: Iterable[Episode], presentations: Sequence[int] = (1, 2, 3, 5, 10)
+) -> PresentationAccuracy:
+    """The paper's protocol: run each episode (e.g. 5-way, 10 images per class:
+    ``EpisodeSpec(5, 1, 9)``) as a seeded sequence and score the prediction at every step by
+    how many times its class has been presented. Order and label slots are those of
+    ``meta_loss`` (seeded by the episode), so a step is never shown its own label."""
+    learner.eval()
+    hits = dict.fromkeys(presentations, 0)
+    counts = dict.fromkeys(presentations, 0)
+    for ep in episodes:
+        logits, targets = learner.episode_logits([ep])
+        right = logits.argmax(2) == targets
+        index = presentation_index(targets)
+        for k in presentations:
+            hits[k] += int(right[index == k].sum())
+            counts[k] += int((index == k).sum())
+    acc = tuple(hits[k] / counts[k] if counts[k] else float("nan") for k in presentations)
+    return PresentationAccuracy(tuple(presentations), acc, tuple(counts[k] for k in presentations))

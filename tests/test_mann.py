@@ -1,0 +1,180 @@
+"""MANN (Santoro et al. 2016): LRU access on a hand-computed toy, sequences that never show a
+step its own label, chance at the first presentation, the protocol."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from core.algorithms import build_learner, final_step
+from core.algorithms.mann import (
+    LABEL_SLOTS,
+    label_sequence,
+    presentation_accuracy,
+    presentation_index,
+    previous_labels,
+)
+from core.algorithms.mann_memory import MemoryState, least_used, lrua_step
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.data.episodes import Episode
+
+TINY = {"hidden": 4, "input_size": 16, "controller": 12, "slots": 6, "slot_size": 4, "heads": 2}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def toy_episode(gen, n_way=3, shots=1, queries=3, size=16) -> Episode:
+    """Classes differ by a bright square at a class-specific place, plus noise."""
+
+    def images(n_per):
+        out = 0.3 * torch.rand(n_way * n_per, 1, size, size, generator=gen)
+        for c in range(n_way):
+            out[c * n_per : (c + 1) * n_per, :, 4 * c : 4 * c + 4, 2:8] += 1.0
+        return out
+
+    return Episode(
+        images(shots),
+        torch.arange(n_way).repeat_interleave(shots),
+        images(queries),
+        torch.arange(n_way).repeat_interleave(queries),
+        tuple(f"c{i}" for i in range(n_way)),
+    )
+
+
+def tiny(**config):
+    torch.manual_seed(0)
+    return build_learner("mann", {**TINY, **config})
+
+
+def test_lru_write_and_read_on_a_three_slot_toy():
+    d = torch.float64
+    state = MemoryState(
+        memory=torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]], dtype=d),
+        usage=torch.tensor([[0.5, 0.1, 0.9]], dtype=d),
+        read=torch.tensor([[[0.2, 0.3, 0.5]]], dtype=d),
+        vectors=torch.zeros(1, 1, 2, dtype=d),
+    )
+    key = torch.tensor([[[1.0, 0.0]]], dtype=d)
+    new, w_write = lrua_step(
+        state, key, torch.tensor([[0.25]], dtype=d), torch.tensor([[2.0]], dtype=d), 0.9
+    )
+    # least used slot: 1; write = 0.25 * previous read + 0.75 * [0, 1, 0]
+    assert w_write[0, 0].tolist() == pytest.approx([0.05, 0.825, 0.125])
+    # slot 1 zeroed first, then every slot gets w_write * key
+    expected_memory = [[1.05, 0.0], [0.825, 0.0], [1.125, 1.0]]
+    assert new.memory[0].tolist() == [pytest.approx(row) for row in expected_memory]
+    cos = [1.0, 1.0, 1.125 / math.sqrt(1.125**2 + 1.0)]
+    e = [math.exp(2 * c) for c in cos]
+    read = [x / sum(e) for x in e]
+    assert new.read[0, 0].tolist() == pytest.approx(read)
+    usage = [0.9 * u + r + w for u, r, w in zip([0.5, 0.1, 0.9], read, [0.05, 0.825, 0.125])]
+    assert new.usage[0].tolist() == pytest.approx(usage)
+    vector = [sum(r * m[j] for r, m in zip(read, expected_memory)) for j in range(2)]
+    assert new.vectors[0, 0].tolist() == pytest.approx(vector)
+
+
+def test_least_used_takes_n_slots_and_breaks_ties_by_index():
+    assert least_used(torch.tensor([[0.3, 0.1, 0.2]]), 2).tolist() == [[0.0, 1.0, 1.0]]
+    assert least_used(torch.zeros(1, 3), 2).tolist() == [[1.0, 1.0, 0.0]]
+
+
+def test_the_label_offset_sequence_never_shows_a_step_its_own_label():
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.arange(4).repeat_interleave(5)
+    seq = label_sequence(labels, 4, gen)
+    assert sorted(seq.order.tolist()) == list(range(20))
+    assert len(set(seq.slots.tolist())) == 4 and int(seq.slots.max()) < LABEL_SLOTS
+    slot_targets = seq.slots[seq.targets].unsqueeze(0)
+    prev = previous_labels(slot_targets)[0]
+    assert prev[0].sum() == 0
+    assert torch.equal(prev[1:].argmax(1), slot_targets[0, :-1])
+    assert bool((prev.sum(1)[1:] == 1).all())
+
+
+def test_a_step_cannot_see_its_own_or_later_labels():
+    learner = tiny().eval()
+    gen = torch.Generator().manual_seed(2)
+    feats = torch.randn(1, 8, learner.backbone.out_features, generator=gen)
+    slots = torch.randint(LABEL_SLOTS, (1, 8), generator=gen)
+    with torch.no_grad():
+        base, *_ = learner.run_sequence(feats, slots)
+        for t in (0, 3, 7):
+            other = slots.clone()
+            other[0, t:] = (other[0, t:] + 1) % LABEL_SLOTS
+            moved, *_ = learner.run_sequence(feats, other)
+            assert torch.equal(moved[:, : t + 1], base[:, : t + 1]), t
+            if t < 7:
+                assert not torch.allclose(moved[:, t + 1], base[:, t + 1])
+
+
+def test_presentation_index_counts_each_class():
+    targets = torch.tensor([[2, 0, 2, 2, 1, 0]])
+    assert presentation_index(targets).tolist() == [[1, 1, 2, 3, 1, 2]]
+
+
+def test_first_presentation_is_at_chance_for_an_untrained_model():
+    learner = tiny()
+    gen = torch.Generator().manual_seed(3)
+    eps = [toy_episode(gen, n_way=3, shots=1, queries=2) for _ in range(60)]
+    result = presentation_accuracy(learner, eps, (1, 2, 3))
+    assert result.counts == (180, 180, 180)
+    first = result.accuracy[0]
+    sigma = math.sqrt(1 / 3 * 2 / 3 / 180)
+    assert abs(first - 1 / 3) < 4 * sigma
+
+
+def test_adapt_feeds_the_support_and_exposes_the_memory():
+    learner = tiny()
+    ep = toy_episode(torch.Generator().manual_seed(4), shots=2)
+    steps = list(learner.feed(ep.support, ep.support_labels))
+    assert len(steps) == len(ep.support)
+    assert sorted(s.index for s in steps) == list(range(len(ep.support)))
+    for s in steps:
+        assert s.read_weights.shape == s.write_weights.shape == (2, 6)
+        assert torch.allclose(s.read_weights.sum(1), torch.ones(2))
+        assert s.probs.shape == (3,)
+    last = final_step(learner.adapt(ep.support, ep.support_labels, ep.query))
+    assert len(last.classifier.trace) == len(ep.support)
+    assert torch.equal(last.classifier.trace[-1].read_weights, steps[-1].read_weights)
+    together = last.classifier.logits(ep.query)
+    alone = torch.cat([last.classifier.logits(q.unsqueeze(0)) for q in ep.query])
+    assert torch.allclose(together, alone, atol=1e-6)
+    assert torch.allclose(torch.softmax(together, 1), last.query_probs)
+
+
+def test_meta_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
+    learner = tiny()
+    gen = torch.Generator().manual_seed(5)
+    eps = [toy_episode(gen) for _ in range(2)]
+    opt = torch.optim.Adam(learner.parameters(), lr=1e-2)
+    first = learner.meta_loss(eps).loss.item()
+    for _ in range(8):
+        learner.meta_step(eps, opt)
+    assert learner.meta_loss(eps).loss.item() < first
+    save_checkpoint(tmp_path / "m.pt", learner, {})
+    loaded = load_checkpoint(tmp_path / "m.pt").learner
+    ep = eps[0]
+    a = final_step(learner.eval().adapt(ep.support, ep.support_labels, ep.query))
+    b = final_step(loaded.adapt(ep.support, ep.support_labels, ep.query))
+    assert torch.equal(a.query_probs, b.query_probs)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"slots": 0}, "at least 1"),
+        ({"heads": 9, "slots": 8}, "at most"),
+        ({"gamma": 2.0}, "between"),
+    ],
+)
+def test_bad_configs_are_refused_in_one_line(bad, message):
+    with pytest.raises(ValueError, match=message):
+        build_learner("mann", bad)

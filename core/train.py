@@ -28,6 +28,7 @@ from core.training import distributed
 from core.training.config import TrainConfig, build_parser, explicit_flags, problem
 from core.training.distributed import DistContext
 from core.training.loop import run
+from core.training.presets import expand
 from core.training.resume import merge, read_run
 from core.training.sinks import write_json
 from core.training.trainer import Trainer, TrainStep, Validation
@@ -36,7 +37,11 @@ __all__ = ["TrainConfig", "TrainStep", "Trainer", "Validation", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    given = sys.argv[1:] if argv is None else argv
+    try:
+        argv = expand(given)
+    except ValueError as exc:
+        return fail(str(exc))
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--algorithm", default=None)
     pre.add_argument("--resume", action="store_true")
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             return fail(str(exc))
         device = distributed.device_of(ctx, device)
     try:
-        return _train(args, explicit, argv, device, ctx)
+        return _train(args, explicit, given, device, ctx)
     finally:
         distributed.shutdown()
 

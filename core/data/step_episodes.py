@@ -18,9 +18,10 @@ from core.data.base import FewShotDataset
 from core.data.episodes import Episode, EpisodeSpec, Plan, assemble, check_spec, sample_plan
 
 
-def episode_generator(seed: int, step: int, j: int) -> torch.Generator:
-    """The generator of episode ``j`` of meta-step ``step`` (independent streams per key)."""
-    state = np.random.SeedSequence([seed, step, j]).generate_state(1, np.uint64)[0]
+def episode_generator(seed: int, step: int, j: int, stream: int = 0) -> torch.Generator:
+    """The generator of episode ``j`` of meta-step ``step`` (independent streams per key;
+    ``stream`` 0 draws the episode, 1 its augmentation)."""
+    state = np.random.SeedSequence([seed, step, j, stream]).generate_state(1, np.uint64)[0]
     return torch.Generator().manual_seed(int(state) & (2**63 - 1))
 
 

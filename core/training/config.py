@@ -10,8 +10,10 @@ from pathlib import Path
 
 from core.algorithms import ALGORITHMS
 from core.cli import add_data_args, add_device_args
+from core.data.augment import AUGMENTATIONS
 from core.data.datasets import DATASETS
 from core.data.splits import SPLITS, SUBSETS
+from core.training.presets import PRESETS
 
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("step", "linear")
@@ -67,6 +69,14 @@ class TrainConfig:
     val_shots: int = field(default=1, metadata={"help": "support images per validation class"})
     val_queries: int = field(default=5, metadata={"help": "queries per validation class"})
     seed: int = field(default=0, metadata={"help": "seed of weights and training episodes"})
+    augment: str = field(
+        default="none",
+        metadata={
+            "help": "training-time augmentation of episode images: affine = random rotation, "
+            "shift, scale and shear per image (never at evaluation)",
+            "choices": tuple(AUGMENTATIONS),
+        },
+    )
 
     def __post_init__(self) -> None:
         # runs saved before --dataset existed were Omniglot runs
@@ -137,6 +147,12 @@ def build_parser(algorithm: str) -> argparse.ArgumentParser:
     add_dataclass_args(p.add_argument_group("training"), TrainConfig, defaults=True)
     _, config_cls = ALGORITHMS[algorithm]
     add_dataclass_args(p.add_argument_group(f"{algorithm} options"), config_cls, defaults=False)
+    p.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=None,
+        help="a named recipe (flags given after it win): " + ", ".join(PRESETS),
+    )
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<algorithm>)")
     p.add_argument(
         "--resume",

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import torch
 
 from core.algorithms import Learner
+from core.data.augment import augment_episode
 from core.data.base import on_device
 from core.data.episodes import EpisodeSpec, EpisodeStream, check_spec
-from core.data.step_episodes import StepEpisodes
+from core.data.step_episodes import StepEpisodes, episode_generator
 from core.evaluate import evaluate_iter, summarize
 from core.training import distributed
 from core.training.config import TrainConfig
@@ -218,10 +219,20 @@ class Trainer:
             self.stream.close()
 
     def _batch(self) -> list:
-        """This process's episodes of the next meta-step, on the device."""
+        """This process's episodes of the next meta-step (augmented if asked), on the device."""
+        c = self.config
         if self.ctx is None:
-            return [self.stream.next().to(self.device) for _ in range(self.config.meta_batch)]
-        batch = self.stream.for_step(self.step)
+            batch = [self.stream.next() for _ in range(c.meta_batch)]
+            indices = range(c.meta_batch)
+        else:
+            batch, indices = self.stream.for_step(self.step), self.share.indices
+        if c.augment != "none":  # from (seed, step, j): the same whatever resumes or ranks
+            batch = [
+                augment_episode(ep, c.augment, episode_generator(c.seed, self.step, j, stream=1))
+                for ep, j in zip(batch, indices, strict=True)
+            ]
+        if self.ctx is None:
+            return [ep.to(self.device) for ep in batch]
         if self.share.split_queries:
             batch = [distributed.query_share(ep, self.ctx) for ep in batch]
             self.step_optimizer.weight = len(batch[0].query_labels) / (

@@ -1,0 +1,55 @@
+"""Named training recipes: ``core.train --preset NAME`` stands for the flags below; flags given
+after it on the command line override them. Each shipped checkpoint's recipe is one of these
+(README, Results)."""
+
+from __future__ import annotations
+
+import shlex
+
+PRESETS: dict[str, str] = {
+    # Prototypical Networks, Vinyals split: the shipped protonet-omniglot.pt
+    "protonet-vinyals": "--algorithm protonet --split vinyals --train-subset train "
+    "--val-subset val --ways 60 --shots 5 --queries 5 --episodes 4000 --lr-step 2000",
+    # easyfsl's recipe (issue 14's baseline): 60-way 1-shot on train+val
+    "protonet-vinyals-trainval": "--algorithm protonet --split vinyals --train-subset trainval "
+    "--val-subset val --ways 60 --shots 1 --queries 5 --episodes 8000 --lr-step 2000",
+    # Lake's within-alphabet task: background alphabets only (protonet-omniglot-background.pt)
+    "protonet-lake": "--algorithm protonet --split lake --train-subset train --val-subset val "
+    "--ways 60 --shots 5 --queries 5 --episodes 3000 --lr-step 2000",
+    "matching-vinyals": "--algorithm matching --ways 20 --shots 1 --queries 10 --episodes 4000 "
+    "--lr 0.001 --lr-step 2500 --val-every 1000",
+    "relation-vinyals": "--algorithm relation --ways 20 --shots 1 --queries 10 --episodes 4000 "
+    "--lr 0.001 --lr-step 2500 --val-every 1000",
+    "maml-vinyals": "--algorithm maml --ways 5 --shots 1 --queries 5 --meta-batch 8 "
+    "--inner-steps 3 --inner-lr 0.4 --adapt-steps 10 --lr 1e-3 --episodes 10000 --lr-step 4000 "
+    "--val-ways 5 --val-every 100 --val-episodes 100",
+    "fomaml-vinyals": "--algorithm fomaml --ways 5 --shots 1 --queries 5 --meta-batch 8 "
+    "--inner-steps 3 --inner-lr 0.4 --adapt-steps 10 --lr 1e-3 --episodes 10000 --lr-step 4000 "
+    "--val-ways 5 --val-every 100 --val-episodes 100",
+    "anil-vinyals": "--algorithm anil --ways 20 --shots 1 --queries 5 --meta-batch 4 "
+    "--inner-steps 5 --inner-lr 0.1 --lr 1e-3 --episodes 20000 --lr-step 2000 --val-every 250 "
+    "--val-episodes 100",
+    "metasgd-vinyals": "--algorithm metasgd --ways 5 --shots 1 --queries 5 --meta-batch 8 "
+    "--inner-steps 1 --inner-lr 0.4 --adapt-steps 1 --lr 1e-3 --episodes 10000 --lr-step 4000 "
+    "--val-ways 5 --val-every 200 --val-episodes 100",
+    "reptile-vinyals": "--algorithm reptile --ways 5 --shots 5 --queries 5 --meta-batch 5 "
+    "--inner-steps 5 --inner-batch 10 --inner-lr 0.001 --adapt-steps 50 --optimizer sgd --lr 1 "
+    "--lr-schedule linear --episodes 12000 --val-ways 5 --val-every 1000 --val-episodes 100",
+}
+
+
+def expand(argv: list[str]) -> list[str]:
+    """``argv`` with ``--preset NAME`` (or ``--preset=NAME``) replaced by the preset's flags, put
+    first so that the flags given on the command line win. ValueError for an unknown name."""
+    words = [w for a in argv for w in (a.split("=", 1) if a.startswith("--preset=") else [a])]
+    out, presets = [], []
+    it = iter(words)
+    for word in it:
+        if word != "--preset":
+            out.append(word)
+            continue
+        name = next(it, "")
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        presets += shlex.split(PRESETS[name])
+    return [*presets, *out]

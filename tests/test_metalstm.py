@@ -164,3 +164,17 @@ def test_meta_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
 def test_bad_configs_are_refused_in_one_line(bad):
     with pytest.raises(ValueError, match="must be"):
         build_learner("metalstm", bad)
+
+
+@pytest.mark.parametrize("clip", [0.0, 1e-3])
+def test_meta_step_applies_the_meta_loss_gradient_clipped(clip):
+    gen = torch.Generator().manual_seed(5)
+    eps = [toy_episode(gen), toy_episode(gen)]
+    learner = tiny(inner_steps=2, grad_clip=clip)
+    learner.meta_loss(eps).loss.backward()
+    grad = torch.cat([p.grad.reshape(-1) for p in learner.parameters()])
+    before = torch.cat([p.detach().reshape(-1) for p in learner.parameters()])
+    learner.meta_step(eps, torch.optim.SGD(learner.parameters(), lr=1.0))
+    step = before - torch.cat([p.detach().reshape(-1) for p in learner.parameters()])
+    expected = grad if clip == 0 else grad * clip / (grad.norm() + 1e-6)  # torch adds 1e-6
+    assert torch.allclose(step, expected, rtol=1e-6, atol=1e-12)

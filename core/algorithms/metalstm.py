@@ -268,25 +268,42 @@ class MetaLSTM(GradientLearner):
     def task_batch_loss(self, batch: TaskBatch) -> tuple[torch.Tensor, int]:
         raise NotImplementedError("MetaLSTM.meta_loss runs one episode after the other")
 
+    def episode_loss(self, episode: Episode) -> tuple[torch.Tensor, int]:
+        """Query cross-entropy after ``inner_steps`` LSTM updates on the support set (a
+        differentiable scalar) and the number of correct queries."""
+        flat, shapes = self.adapted_flat(episode)
+        n_s = len(episode.support)
+        images = torch.cat([episode.support, episode.query]).unsqueeze(0)
+        out = self.task_logits(self.unflatten(flat, shapes), images, n_stats=n_s)[:, n_s:]
+        loss = task_losses(out, episode.query_labels.unsqueeze(0))
+        return loss, correct(out.detach()[0], episode.query_labels)
+
     def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
         """Mean query cross-entropy after ``inner_steps`` LSTM updates on each support set."""
-        losses, hits, count = [], 0, 0
+        losses, hits = [], 0
         for ep in episodes:
-            flat, shapes = self.adapted_flat(ep)
-            n_s = len(ep.support)
-            images = torch.cat([ep.support, ep.query]).unsqueeze(0)
-            out = self.task_logits(self.unflatten(flat, shapes), images, n_stats=n_s)[:, n_s:]
-            losses.append(task_losses(out, ep.query_labels.unsqueeze(0)))
-            hits += correct(out.detach()[0], ep.query_labels)
-            count += len(ep.query_labels)
+            loss, ok = self.episode_loss(ep)
+            losses.append(loss)
+            hits += ok
+        count = sum(len(ep.query_labels) for ep in episodes)
         return MetaLoss(torch.stack(losses).mean(), hits / max(count, 1))
 
     def meta_step(self, episodes: Sequence[Episode], optimizer: torch.optim.Optimizer) -> MetaLoss:
-        """Backpropagate ``meta_loss``, clip the meta-gradient's norm to ``grad_clip``, step."""
-        out = self.meta_loss(episodes)
+        """The gradient of ``meta_loss``, clipped to norm ``grad_clip``, then ``optimizer``.
+
+        Each episode is backpropagated as soon as its loss exists (the same gradient as
+        ``meta_loss``'s, tested), so only one episode's graph (every update's LSTM state for
+        every weight) is held at a time.
+        """
         optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        total, hits = 0.0, 0
+        for ep in episodes:
+            loss, ok = self.episode_loss(ep)
+            (loss / len(episodes)).backward()
+            total += loss.item()
+            hits += ok
         if self.config.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.parameters(), self.config.grad_clip)
         optimizer.step()
-        return out
+        count = sum(len(ep.query_labels) for ep in episodes)
+        return MetaLoss(torch.tensor(total / len(episodes)), hits / max(count, 1))

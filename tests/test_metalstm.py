@@ -178,3 +178,7 @@ def test_meta_step_applies_the_meta_loss_gradient_clipped(clip):
     step = before - torch.cat([p.detach().reshape(-1) for p in learner.parameters()])
     expected = grad if clip == 0 else grad * clip / (grad.norm() + 1e-6)  # torch adds 1e-6
     assert torch.allclose(step, expected, rtol=1e-6, atol=1e-12)
+
+
+def test_meta_lstm_stays_out_of_mixed_precision():
+    assert tiny().mixed_precision_ok() is False

@@ -149,6 +149,11 @@ class MetaLSTM(GradientLearner):
     def adapt_defaults(self) -> tuple[int, float | None]:
         return self.config.adapt_steps, None
 
+    def mixed_precision_ok(self) -> bool:
+        """No autocast: float16 gates near 1 are quantised (spacing 5e-4), which would turn the
+        learned shrinkage ``f * c`` into steps of the precision's size."""
+        return False
+
     def flat_weights(self, n_way: int) -> tuple[torch.Tensor, dict[str, torch.Size]]:
         """The meta-learned initial weights ``c_0`` ``(P,)`` (head row repeated ``n_way``
         times; differentiable w.r.t. the learner's parameters) and the shape of each entry."""

@@ -23,7 +23,6 @@ from core.cli import add_data_args, add_device_args, fail, load_checkpoint_arg
 from core.data import load_dataset
 from core.data.datasets import DATASETS
 from core.data.episodes import EpisodeSpec, episodes
-from core.data.spec import PreprocessSpec
 from core.data.splits import SPLITS
 
 #: Seed of the fixed evaluation episodes (the same for every checkpoint, so figures compare).
@@ -97,6 +96,42 @@ def overlap_problem(metadata: dict, bank) -> str | None:
     )
 
 
+#: Presentations of a class at which the sequence protocol scores (Santoro et al., Table 1).
+PRESENTATIONS = (1, 2, 3, 5, 10)
+
+
+def sequence_protocol(args, ckpt, bank, device) -> int:
+    """Santoro et al.'s protocol for a memory learner; prints its result, returns the exit code."""
+    from core.algorithms.mann import presentation_accuracy
+
+    learner = ckpt.learner
+    if learner.capabilities.episode_kind != "sequence":
+        return fail(
+            f"--protocol sequence tests learners that read episodes as sequences (mann); "
+            f"{learner.name} does not"
+        )
+    spec = EpisodeSpec(args.ways, 1, max(PRESENTATIONS) - 1)  # 10 images of each class
+    eps = (ep.to(device) for ep in episodes(bank, spec, args.episodes, args.seed, args.workers))
+    with torch.no_grad():
+        result = presentation_accuracy(learner, tqdm(eps, total=args.episodes, disable=None),
+                                       PRESENTATIONS)  # fmt: skip
+    if args.json:
+        doc = {
+            "checkpoint": str(args.checkpoint), "algorithm": learner.name, "protocol": "sequence",
+            "split": args.split, "subset": args.subset, "ways": args.ways,
+            "episodes": args.episodes, "seed": args.seed,
+            "presentations": list(result.presentations), "accuracy": list(result.accuracy),
+        }  # fmt: skip
+        print(json.dumps(doc))
+        return 0
+    cells = ", ".join(
+        f"{k}: {100 * a:.2f} %" for k, a in zip(result.presentations, result.accuracy, strict=True)
+    )
+    print(f"{learner.name} {args.ways}-way sequences on {args.split or bank.name}/{args.subset}, "
+          f"accuracy by presentation ({args.episodes} sequences): {cells}")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m core.evaluate",
@@ -140,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers", type=int, default=0, help="DataLoader processes decoding episodes (default 0)"
     )
+    p.add_argument(
+        "--protocol",
+        choices=("episodes", "sequence"),
+        default="episodes",
+        help="episodes: N-way K-shot accuracy; sequence: Santoro et al.'s test of memory "
+        "learners (mann): --ways-class sequences of 10 images per class, accuracy at the 1st, "
+        "2nd, 3rd, 5th and 10th presentation of each class (--shots/--queries unused)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     add_data_args(p)
     add_device_args(p)
@@ -169,13 +212,14 @@ def main(argv: list[str] | None = None) -> int:
         args.ways, args.shots, args.queries, args.within_alphabet, args.within_alphabet
     )
     try:
-        preprocess = PreprocessSpec.from_metadata(ckpt.metadata)
-        bank = load_dataset(dataset, root, args.subset, preprocess, split=args.split)
+        bank = load_dataset(dataset, root, args.subset, ckpt.preprocess, split=args.split)
         problem = overlap_problem(ckpt.metadata, bank)
         if problem and not args.allow_overlap:
             return fail(f"refusing to evaluate: {problem} (pass --allow-overlap to score anyway)")
         if problem:
             print(f"WARNING: {problem}; this score is not a fair test", file=sys.stderr)
+        if args.protocol == "sequence":
+            return sequence_protocol(args, ckpt, bank, device)
         results = evaluate_iter(
             ckpt.learner,
             bank,

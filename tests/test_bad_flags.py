@@ -45,3 +45,29 @@ def test_evaluate_refuses_bad_numbers(flags, message, tmp_path, capsys):
     assert evaluate.main(args) == 2
     err = capsys.readouterr()
     assert message in err.err and err.out == ""
+
+
+def test_train_refuses_more_ways_than_the_learner_takes(tiny_root, tmp_path, capsys):
+    args = ["--algorithm", "mann", "--data-root", str(tiny_root), "--out", str(tmp_path / "r")]
+    assert train.main([*args, "--ways", "21", "--val-ways", "5", "--episodes", "1"]) == 2
+    assert "mann handles at most 20 classes" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_sequence_protocol(tiny_root, tmp_path, capsys):
+    """Santoro et al.'s sequence test for a memory learner; refused for the others."""
+    import json
+
+    from core.algorithms import build_learner
+    from core.checkpoint import save_checkpoint
+
+    path = tmp_path / "mann.pt"
+    save_checkpoint(path, build_learner("mann", {"controller": 16, "slots": 8}), {})
+    args = ["--checkpoint", str(path), "--protocol", "sequence", "--ways", "3", "--episodes", "2"]
+    args += ["--data-root", str(tiny_root), "--split", "lake", "--allow-overlap"]
+    assert evaluate.main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["presentations"] == [1, 2, 3, 5, 10] and len(doc["accuracy"]) == 5
+    assert all(0 <= a <= 1 for a in doc["accuracy"])
+    assert evaluate.main(["--checkpoint", CHECKPOINT, *args[2:]]) == 2
+    assert "tests learners that read episodes as sequences" in capsys.readouterr().err

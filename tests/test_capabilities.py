@@ -42,7 +42,7 @@ def test_every_learner_declares_capabilities_and_defaults(name):
     assert isinstance(caps, Capabilities)
     with pytest.raises(dataclasses.FrozenInstanceError):
         caps.embedding = not caps.embedding
-    assert caps.episode_kind == "episode"
+    assert caps.episode_kind == ("sequence" if name == "mann" else "episode")
     assert caps.max_ways is None or caps.max_ways >= 2
     assert isinstance(caps.lr_override, str)
     fields = {f.name: f for f in dataclasses.fields(config_cls)}

@@ -64,7 +64,8 @@ class Capabilities:
     ``adapt(steps=k)`` with k > 0 raises ValueError); ``lr_override``: what ``adapt(lr=x)`` does,
     in words for the UI, "" when it does nothing; ``embedding``: ``embed(images) -> (n, d)``
     exists, so the embedding map can be drawn; ``max_ways``: the most classes ``adapt`` accepts
-    (None: any number); ``episode_kind``: the training data it takes, "episode" (N-way K-shot).
+    (None: any number); ``episode_kind``: how it reads an episode, "episode" (N-way K-shot) or
+    "sequence" (one image after the other with the previous label: ``--protocol sequence``).
     """
 
     adapt_steps: bool

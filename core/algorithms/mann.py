@@ -120,7 +120,11 @@ class MemoryStep:
 class MANN(Learner):
     name = "mann"
     capabilities = Capabilities(
-        adapt_steps=False, lr_override="", embedding=True, max_ways=LABEL_SLOTS
+        adapt_steps=False,
+        lr_override="",
+        embedding=True,
+        max_ways=LABEL_SLOTS,
+        episode_kind="sequence",  # an episode is fed as a sequence (also N-way K-shot)
     )
 
     def __init__(self, config: MANNConfig | None = None) -> None:

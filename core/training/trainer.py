@@ -78,6 +78,12 @@ class Trainer:
         self.workers, self.ctx, self.amp = workers, ctx, amp
         self.train_spec = EpisodeSpec(config.ways, config.shots, config.queries)
         self.val_spec = EpisodeSpec(config.val_ways, config.val_shots, config.val_queries)
+        most = learner.capabilities.max_ways
+        if most is not None and max(config.ways, config.val_ways) > most:
+            raise ValueError(
+                f"{learner.name} handles at most {most} classes; give --ways and --val-ways "
+                f"of {most} or fewer"
+            )
         check_spec(train_set, self.train_spec)
         check_spec(val_set, self.val_spec)
         self.optimizer = make_optimizer(config, learner.parameters())

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_omniglot import make_tiny_omniglot
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -17,6 +18,15 @@ def shared_data_root() -> Path | None:
     """METAGUI_DATA (CI sets it to ../shared/data) or ../shared/data, if it holds Omniglot."""
     root = Path(os.environ.get("METAGUI_DATA", SHARED_DATA))
     return root if (root / "omniglot" / "images_evaluation.zip").exists() else None
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Every test on one torch thread: fast and steady next to other work on a small machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

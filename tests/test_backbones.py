@@ -20,14 +20,6 @@ from core.models.resnet12 import ResBlock12
 TINY_SHAPES = [("conv4", 1, 16), ("conv4", 3, 16), ("resnet12", 3, 16), ("resnet18", 3, 8)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def rand(*shape, seed=0, dtype=torch.float32) -> torch.Tensor:
     return torch.rand(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 

@@ -27,14 +27,6 @@ def task(learner, n_way: int, shots: int = 2, queries: int = 1):
     return support, labels, torch.rand(queries * n_way, channels, size, size, generator=gen)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("name", list(ALGORITHMS))
 def test_every_learner_declares_capabilities_and_defaults(name):
     cls, config_cls = ALGORITHMS[name]

@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 import torch
+from toys import toy_episode as _toy_episode
 
 from core.algorithms import build_learner, final_step
 from core.algorithms.metalstm import MetaLSTMOptimizer, sgd_gates
 from core.algorithms.model_based import preprocess
 from core.checkpoint import load_checkpoint, save_checkpoint
-from core.data.episodes import Episode
 
 TINY = {"hidden": 3, "input_size": 16, "lstm_hidden": 4}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def toy_episode(gen, n_way=3, shots=1, queries=2, size=16, dtype=torch.float64) -> Episode:
-    """Classes differ by a bright square at a class-specific place, plus noise."""
-
-    def images(n_per):
-        out = 0.3 * torch.rand(n_way * n_per, 1, size, size, generator=gen, dtype=dtype)
-        for c in range(n_way):
-            out[c * n_per : (c + 1) * n_per, :, 4 * c : 4 * c + 4, 2:8] += 1.0
-        return out
-
-    return Episode(
-        images(shots),
-        torch.arange(n_way).repeat_interleave(shots),
-        images(queries),
-        torch.arange(n_way).repeat_interleave(queries),
-        tuple(f"c{i}" for i in range(n_way)),
-    )
+toy_episode = functools.partial(_toy_episode, queries=2, dtype=torch.float64)
 
 
 def tiny(**config):

@@ -24,6 +24,7 @@ from core.algorithms import ALGORITHMS, build_learner
 from core.cli import fail, setup_device
 from core.data import default_preprocess, load_dataset
 from core.data.preprocess import PREPROCESS_VERSION
+from core.data.spec import PreprocessSpec
 from core.training import distributed
 from core.training.config import TrainConfig, build_parser, explicit_flags, problem
 from core.training.distributed import DistContext
@@ -102,6 +103,8 @@ def _train(args, explicit: set[str], argv: list[str], device, ctx: DistContext |
     try:
         root = _data_root(args, config, saved, explicit)
         spec, algo_config = _input(config, root, algo_config, config_cls, explicit)
+        if saved is not None and "preprocess" in saved.metadata:  # the run's own inputs
+            spec = PreprocessSpec.from_metadata(saved.metadata)
         torch.manual_seed(config.seed)  # weight initialisation
         learner = build_learner(config.algorithm, algo_config)
         split = config.split if config.dataset == "omniglot" else None

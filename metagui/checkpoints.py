@@ -8,7 +8,7 @@ from pathlib import Path
 from core.data.paths import data_root, omniglot_set_source
 
 #: The file picked by default when it is there.
-DEFAULT_CHECKPOINT = "protonet-omniglot.pt"
+DEFAULT_CHECKPOINT = "anil-omniglot.pt"
 
 
 def checkpoint_dir() -> Path:

@@ -1,111 +1,103 @@
-"""Compare mode's second learner: its own checkpoint, worker thread and adapted classifier.
-
-The window's model thread runs the first learner; this runs the second on the same support set
-and query at the same time, so the two predictions and timings can be shown side by side.
-"""
+"""Compare mode: the second learner is a second ``LearnerController`` (its own checkpoint,
+``compareWorker`` thread and adaptation cache), so both columns adapt by the same policy; this
+binds it and the main learner's results to the compare panel's two columns."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 
-from core.checkpoint import Checkpoint
-from metagui import jobs
-from metagui.session import Drawing, Example, SupportSet
-from metagui.worker import Job, JobThread
+from metagui.controller import LearnerController, Loaded, Predicted, Problem, ProblemCode, Query
 
 
-@dataclass(frozen=True)
-class CompareResult:
-    """What one learner made of the task: ``probs`` ``(n_query, n_way)`` (None without a
-    query), the class names, seconds taken, ``"adapt"`` or ``"classify"`` and inner steps."""
+class CompareBinding(QObject):
+    def __init__(self, window, second: LearnerController) -> None:
+        super().__init__(window)
+        self.window, self.second, self.panel = window, second, window.compare_panel
+        self.panel.checkpointChosen.connect(self.choose)
+        window.result_tabs.currentChanged.connect(lambda _i: self._opened())
+        second.loaded.connect(self._loaded)
+        second.predicted.connect(self._predicted)
+        second.problem.connect(self._problem)
 
-    probs: np.ndarray | None
-    names: tuple[str, ...]
-    elapsed: float
-    kind: str
-    steps: int = 0
+    @property
+    def checkpoint(self):
+        return self.second.checkpoint
 
+    @property
+    def path(self) -> Path | None:
+        return self.second.path
 
-class CompareRunner(QObject):
-    """Loads the second checkpoint and adapts / classifies with it off the GUI thread."""
+    def wanted(self) -> bool:
+        return self.second.checkpoint is not None and (
+            self.window.result_tabs.currentWidget() is self.panel
+        )
 
-    loaded = Signal(object)  # Checkpoint
-    result = Signal(object)  # CompareResult
-    failed = Signal(str)
+    def request(self, query: Query) -> None:
+        if self.wanted():
+            self.second.request(self.window.session, query)
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.thread = JobThread("compareWorker", self)
-        self.checkpoint: Checkpoint | None = None
-        self.path: Path | None = None
-        self._adapted: tuple[tuple, object] | None = None  # (support key, classifier)
-        self._latest: dict[str, int] = {}
-        self.thread.finished_job.connect(self._finished)
-        self.thread.failed.connect(self._failed)
+    def _opened(self) -> None:
+        if self.window.result_tabs.currentWidget() is self.panel:
+            self._both_again()
 
-    def load(self, path: Path | None, device: torch.device) -> Job | None:
-        """Load ``path`` as the second learner (None: compare mode off)."""
-        self._adapted = None
+    def _both_again(self) -> None:
+        """Adapt both now, so that their timings compare."""
+        self.window.learner.forget()
+        self.second.forget()
+        self.window.request_prediction()
+
+    def choose(self, path: Path | None) -> None:
         if path is None:
-            self.checkpoint, self.path = None, None
-            self._latest.clear()  # results still on their way are dropped
-            return None
-        return self._submit("load", lambda: jobs.load(path, device), path)
-
-    def request(
-        self,
-        support: SupportSet,
-        version: int,
-        query: Drawing | list[Example],
-        has_query: bool,
-        device: torch.device,
-    ) -> Job | None:
-        """Adapt to ``support`` (session ``version``) unless already adapted, then classify."""
-        if self.checkpoint is None:
-            return None
-        key = (version, id(self.checkpoint), str(device))
-        spec = self.checkpoint.preprocess
-        if self._adapted is not None and self._adapted[0] == key:
-            if not has_query:
-                self.result.emit(CompareResult(None, support.names, 0.0, "classify"))
-                return None
-            classifier = self._adapted[1]
-            run = lambda: jobs.classify(classifier, query, spec, device)  # noqa: E731
-            return self._submit("classify", run, (key, support.names))
-        learner = self.checkpoint.learner
-        run = lambda: jobs.adapt(learner, spec, support, query, None, None, device)  # noqa: E731
-        return self._submit("adapt", run, (key, support.names))
-
-    def _submit(self, kind: str, run, context) -> Job:
-        job = Job(kind, run, context)
-        self._latest[kind] = job.id
-        if kind == "adapt":  # a classification of an older support set is stale too
-            self._latest.pop("classify", None)
-        return self.thread.submit(job)
-
-    def _finished(self, job: Job, last) -> None:
-        if self._latest.get(job.kind) != job.id or last is None:
-            return
-        if job.kind == "load":
-            self.checkpoint, self.path = last, job.context
-            self.loaded.emit(last)
-            return
-        key, names = job.context
-        if job.kind == "adapt":
-            self._adapted = (key, last.classifier)
-        steps = last.total_steps if job.kind == "adapt" else 0
-        self.result.emit(CompareResult(last.probs, names, last.elapsed, job.kind, steps))
-
-    def _failed(self, job: Job, message: str) -> None:
-        if self._latest.get(job.kind) != job.id:
-            return
-        if job.kind == "load":
-            self.failed.emit(f"could not load {job.context.name}: {message}")
+            self.second.unload()
+            self.panel.b.title.setText("second learner: none")
+            self.panel.b.show_text("Choose a checkpoint above to compare.")
+            self.panel.update_verdict()
         else:
-            self._adapted = None
-            self.failed.emit(message)
+            self.second.load(path, self.window.device)
+            self.panel.b.title.setText(f"B: loading {path.name}…")
+
+    def _loaded(self, loaded: Loaded) -> None:
+        self.panel.b.title.setText(f"B: {loaded.checkpoint.learner.name} · {loaded.path.name}")
+        self._both_again()
+
+    def title_a(self) -> None:
+        learner = self.window.learner
+        if learner.checkpoint is not None:
+            name = learner.path.name if learner.path else ""
+            self.panel.a.title.setText(f"A: {learner.checkpoint.learner.name} · {name}")
+
+    def show_a(self, result: Predicted) -> None:
+        """The main learner's result, into column A."""
+        self.title_a()
+        self._show(self.panel.a, result)
+
+    def _predicted(self, result: Predicted) -> None:
+        if self.wanted():
+            self._show(self.panel.b, result)
+
+    def _show(self, column, result: Predicted) -> None:
+        current = result.query_version == self.window.query().version and self.window.has_query()
+        probs = result.probs if current else None
+        column.show_result(probs, result.names, result.elapsed, result.adapted, result.steps)
+        self.panel.update_verdict()
+
+    def _problem(self, problem: Problem) -> None:
+        b = self.panel.b
+        if problem.code is ProblemCode.LOAD_FAILED:
+            self.panel.select(self.second.path)  # a failed load keeps the previous one
+            if self.second.path is None:
+                b.title.setText("second learner: none")
+            text = problem.text.replace("Could not load the checkpoint", "could not load")
+            b.show_text(f"B failed: {text.replace('still using', 'still comparing with')}", True)
+        elif problem.code not in (ProblemCode.SUPPORT, ProblemCode.MAP_FAILED):
+            b.show_text(f"B failed: {problem.text}", error=True)
+        self.panel.update_verdict()
+
+    def support_problem(self, text: str) -> None:
+        """The classes cannot be used yet: both columns say why (B only once it has a learner)."""
+        columns = (self.panel.a, self.panel.b) if self.second.checkpoint else (self.panel.a,)
+        for column in columns:
+            column.show_text(text)
+        self.panel.update_verdict()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,8 @@ from metagui.session import DRAWING_SPEC, Drawing, Example, SupportSet, keep_pic
 
 @dataclass(frozen=True)
 class MapUpdate:
-    """2-D embedding map of a support set (and query) as the GUI draws it; numpy on the CPU."""
+    """2-D embedding map of a support set (and query) as the GUI draws it; numpy on the CPU.
+    ``projection``: the PCA fitted to the support set, reused for the next queries."""
 
     support: np.ndarray  # (n_support, 2)
     labels: np.ndarray  # (n_support,)
@@ -35,6 +36,7 @@ class MapUpdate:
     query: np.ndarray | None  # (n_query, 2)
     explained: np.ndarray  # (2,) share of the support variance along each axis
     names: tuple[str, ...]
+    projection: Projection | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,6 @@ class AdaptUpdate:
     probs: np.ndarray | None
     classifier: Classifier
     elapsed: float
-    map: MapUpdate | None = None  # on the last step, when asked for
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,6 @@ class Prediction:
 
     probs: np.ndarray
     elapsed: float
-    map: MapUpdate | None = None  # when asked for
 
 
 def query_tensor(query: Drawing | Sequence[Example], spec: PreprocessSpec) -> torch.Tensor | None:
@@ -74,26 +74,22 @@ def adapt(
     spec: PreprocessSpec,
     support: SupportSet,
     query: Drawing | Sequence[Example],
-    steps: int,
-    lr: float,
+    steps: int | None,
+    lr: float | None,
     device: torch.device,
-    mapper: Callable[[torch.Tensor | None], MapUpdate] | None = None,
-) -> Iterator[AdaptUpdate]:
-    """Run ``learner.adapt`` on ``device``; one AdaptUpdate per step. With ``mapper``, the
-    last step is repeated once more with the embedding map."""
+    fit_map: bool = False,
+) -> Iterator[AdaptUpdate | MapUpdate]:
+    """Run ``learner.adapt`` on ``device``; one AdaptUpdate per step (``steps``/``lr`` None:
+    the learner's own). With ``fit_map``, a MapUpdate follows the last step."""
     start = time.perf_counter()
     queries = query_tensor(query, spec)
     queries = None if queries is None else queries.to(device)
     records = learner.adapt(
-        support.images.to(device),
-        support.labels.to(device),
-        queries,
-        steps=steps,
-        lr=lr,
+        support.images.to(device), support.labels.to(device), queries, steps=steps, lr=lr
     )
     for record in records:
         probs = None if record.query_probs is None else record.query_probs.cpu().numpy()
-        update = AdaptUpdate(
+        yield AdaptUpdate(
             step=record.step,
             total_steps=record.total_steps,
             loss=record.loss,
@@ -102,9 +98,8 @@ def adapt(
             classifier=record.classifier,
             elapsed=time.perf_counter() - start,
         )
-        yield update
-        if mapper is not None and record.step == record.total_steps:
-            yield replace(update, map=mapper(queries))  # after the bars' record: not delaying it
+    if fit_map:  # after the bars' records: never delaying them
+        yield embedding(learner, support, None, queries, device)
 
 
 def classify(
@@ -112,10 +107,12 @@ def classify(
     query: Drawing | Sequence[Example],
     spec: PreprocessSpec,
     device,
-    mapper: Callable[[torch.Tensor | None], MapUpdate] | None = None,
-) -> Iterator[Prediction]:
+    learner: Learner | None = None,
+    support: SupportSet | None = None,
+    projection: Projection | None = None,
+) -> Iterator[Prediction | MapUpdate]:
     """Probabilities of the query under an adapted classifier (no re-adaptation needed); with
-    ``mapper``, a second record adds the embedding map."""
+    ``learner`` and ``support``, a MapUpdate follows."""
     start = time.perf_counter()
     queries = query_tensor(query, spec)
     if queries is None:
@@ -123,17 +120,37 @@ def classify(
     queries = queries.to(device)
     with torch.no_grad():
         probs = torch.softmax(classifier.logits(queries), dim=1).cpu().numpy()
-    elapsed = time.perf_counter() - start
-    yield Prediction(probs, elapsed)
-    if mapper is not None:  # after the probabilities, so the bars do not wait for the map
-        yield Prediction(probs, elapsed, mapper(queries))
+    yield Prediction(probs, time.perf_counter() - start)
+    if learner is not None and support is not None:
+        yield embedding(learner, support, projection, queries, device)
+
+
+def map_only(
+    learner: Learner,
+    support: SupportSet,
+    projection: Projection | None,
+    query: Drawing | Sequence[Example],
+    spec: PreprocessSpec,
+    device,
+) -> Iterator[MapUpdate]:
+    """The map of ``support`` with ``query`` on it, without classifying."""
+    queries = query_tensor(query, spec)
+    yield embedding(
+        learner, support, projection, None if queries is None else queries.to(device), device
+    )
 
 
 def embedding(
-    projection: Projection, support: SupportSet, queries: torch.Tensor | None
+    learner: Learner,
+    support: SupportSet,
+    projection: Projection | None,
+    queries: torch.Tensor | None,
+    device,
 ) -> MapUpdate:
-    """The map of ``support`` (already fitted as ``projection``) with ``queries`` (already
-    preprocessed, on the learner's device) projected onto it."""
+    """The map of ``support`` (fitting ``projection`` when None) with ``queries`` (already
+    preprocessed, on ``device``) projected onto it."""
+    if projection is None:
+        projection = Projection(learner, support.images.to(device), support.labels.to(device))
     found = projection.map(queries)
     return MapUpdate(
         support=found.support.cpu().numpy(),
@@ -142,6 +159,7 @@ def embedding(
         query=None if found.query is None else found.query.cpu().numpy(),
         explained=found.explained.cpu().numpy(),
         names=support.names,
+        projection=projection,
     )
 
 

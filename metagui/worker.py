@@ -32,6 +32,7 @@ class Job:
     submitted_at: float = field(default_factory=time.perf_counter)
     started_at: float = 0.0
     ended_at: float = 0.0
+    error: type[BaseException] | None = None  # the exception's type when it failed
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def cancel(self) -> None:
@@ -132,6 +133,7 @@ class JobThread(QThread):
                 self.yielded.emit(job, record)
         except Exception as exc:  # reported in the window; the thread keeps serving
             if not job.is_cancelled:
+                job.error = type(exc)
                 if not isinstance(exc, (ValueError, ArithmeticError, OSError)):
                     traceback.print_exc()
                 self.failed.emit(job, plain_message(exc))

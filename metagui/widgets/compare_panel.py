@@ -38,12 +38,13 @@ class LearnerColumn(QWidget):
         layout.addWidget(self.result)
 
     def show_result(
-        self, probs: np.ndarray | None, names, elapsed: float, kind: str, steps: int
+        self, probs: np.ndarray | None, names, elapsed: float, adapted: bool, steps: int
     ) -> None:
+        """``probs`` ``(n_query, n_way)`` or None; ``adapted``: the time includes adapting."""
         self.bars.show_probs(None if probs is None else probs[0], names)
         timing = (
             f"adapted in {elapsed * 1000:.0f} ms ({steps} steps)"
-            if kind == "adapt"
+            if adapted
             else f"classified in {elapsed * 1000:.0f} ms"
         )
         if probs is None or probs.shape[1] != len(names):

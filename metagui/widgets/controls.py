@@ -89,6 +89,14 @@ class SettingsBar(QFrame):
             "Bring back the classes you had before the sampled task",
         )
         self.restore.setEnabled(False)
+        self.reset = named(
+            QPushButton("as trained"),
+            "resetAdaptButton",
+            "Reset steps and learning rate",
+            "Steps and learning rate are the checkpoint's meta-trained values",
+        )
+        self.reset.setFlat(True)
+        self.reset.setEnabled(False)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
@@ -103,6 +111,7 @@ class SettingsBar(QFrame):
             layout.addWidget(text)
             layout.addWidget(widget)
             layout.addSpacing(8)
+        layout.addWidget(self.reset)
         layout.addStretch(1)
         layout.addWidget(self.ways)
         layout.addWidget(QLabel("-way"))
@@ -113,10 +122,66 @@ class SettingsBar(QFrame):
 
         self.checkpoint.activated.connect(self._checkpoint_activated)
         self.device.activated.connect(lambda _i: self.deviceChosen.emit(self.device.currentData()))
-        self.steps.valueChanged.connect(self.hyperparametersChanged)
-        self.lr.valueChanged.connect(self.hyperparametersChanged)
+        for spin in (self.steps, self.lr):
+            spin.valueChanged.connect(self._show_override)
+            spin.valueChanged.connect(self.hyperparametersChanged)
         self.sample.clicked.connect(self.sampleRequested)
         self.restore.clicked.connect(self.restoreRequested)
+        self.reset.clicked.connect(self.reset_adaptation)
+        self._defaults: tuple[int, float | None] = (0, None)
+
+    def set_defaults(self, steps: int, lr: float | None, applies: bool, note: str) -> None:
+        """Start the boxes at a checkpoint's meta-trained ``(steps, lr)`` (lr None: learned
+        per-weight rates, shown as "learned"); ``applies`` False disables them with ``note``."""
+        self._defaults = (steps, lr)
+        self.lr.setMinimum(0.0 if lr is None else 0.0001)
+        self.lr.setSpecialValueText("learned" if lr is None else "")
+        self.reset_adaptation()
+        for spin in (self.steps, self.lr):
+            spin.setEnabled(applies)
+            tip = spin.property("usualToolTip") or spin.toolTip()
+            spin.setProperty("usualToolTip", tip)
+            spin.setToolTip(tip if applies else note)
+        if not applies:
+            self.reset.setText("no steps apply")
+            self.reset.setToolTip(note)
+
+    def reset_adaptation(self) -> None:
+        """Back to the meta-trained values."""
+        steps, lr = self._defaults
+        for spin in (self.steps, self.lr):
+            spin.blockSignals(True)
+        self.steps.setValue(steps)
+        self.lr.setValue(0.0 if lr is None else lr)
+        for spin in (self.steps, self.lr):
+            spin.blockSignals(False)
+        self._show_override()
+        self.hyperparametersChanged.emit()
+
+    def overrides(self) -> tuple[int | None, float | None]:
+        """``(steps, lr)`` the user set, None where a box holds the meta-trained value."""
+        steps, lr = self._defaults
+        chosen_lr = None if self.lr.value() == self.lr.minimum() and lr is None else self.lr.value()
+        return (
+            None if self.steps.value() == steps else self.steps.value(),
+            None
+            if chosen_lr == lr or (lr is not None and abs(chosen_lr - lr) < 1e-9)
+            else chosen_lr,
+        )
+
+    def _show_override(self) -> None:
+        overridden = self.overrides() != (None, None)
+        self.reset.setEnabled(overridden)
+        self.reset.setText("↺ reset (overridden)" if overridden else "as trained")
+        self.reset.setToolTip(
+            "Back to the checkpoint's meta-trained steps and learning rate"
+            if overridden
+            else "Steps and learning rate are the checkpoint's meta-trained values"
+        )
+        for spin in (self.steps, self.lr):
+            font = spin.font()
+            font.setBold(overridden)
+            spin.setFont(font)
 
     def set_checkpoints(self, paths: list[Path], current: Path | None) -> None:
         self.checkpoint.blockSignals(True)
@@ -153,7 +218,9 @@ class SettingsBar(QFrame):
 
 
 class MessageBanner(QLabel):
-    """A coloured, word-wrapped line above the canvases; click to dismiss."""
+    """A coloured line above the canvases, in a place of its own: always there, with a fixed
+    height, so that a message appearing or going moves nothing. Click to dismiss. ``code``: what
+    the message is about (decided from data, never from its text)."""
 
     STYLES: ClassVar[dict[str, str]] = {
         "error": "background: #fdecea; color: #8a1c1c; border: 1px solid #f5c2c0;",
@@ -167,20 +234,23 @@ class MessageBanner(QLabel):
         self.setAccessibleName("Message")
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setFixedHeight(2 * self.fontMetrics().lineSpacing() + 14)
         self.level = ""
-        self.hide()
+        self.code: object = None
+        self.clear_message()
 
-    def show_message(self, text: str, level: str = "error") -> None:
-        self.level = level
+    def show_message(self, text: str, level: str = "error", code: object = None) -> None:
+        self.level, self.code = level, code
         self.setText(text)
-        self.setStyleSheet(f"QLabel {{ {self.STYLES[level]} border-radius: 5px; padding: 6px; }}")
-        self.show()
+        self.setToolTip(text)  # the whole text when it is longer than two lines
+        self.setStyleSheet(f"QLabel {{ {self.STYLES[level]} border-radius: 5px; padding: 4px; }}")
 
-    def clear_message(self, level: str | None = None) -> None:
-        if level is None or self.level == level:
-            self.level = ""
+    def clear_message(self, level: str | None = None, code: object = None) -> None:
+        if (level is None or self.level == level) and (code is None or self.code == code):
+            self.level, self.code = "", None
             self.setText("")
-            self.hide()
+            self.setToolTip("")
+            self.setStyleSheet("QLabel { border: 1px solid transparent; padding: 4px; }")
 
     def mousePressEvent(self, event) -> None:
         self.clear_message()

@@ -51,6 +51,9 @@ def _isolated(monkeypatch, tmp_path):
     folder = tmp_path / "no-checkpoints"
     folder.mkdir()
     monkeypatch.setenv("METAGUI_CHECKPOINTS", str(folder))
+    from PySide6.QtCore import QSettings  # recent files and geometry: not the user's own
+
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))
 
 
 @pytest.fixture(scope="session")

@@ -54,13 +54,11 @@ def test_photos_and_drawings_feed_an_rgb_checkpoint(qtbot, photo_window, tmp_pat
     # a grayscale photo as the query is classified (converted to RGB by the spec)
     gray = tmp_path / "query.png"
     Image.fromarray(np.full((30, 50), 90, np.uint8), mode="L").save(gray)
-    with qtbot.waitSignal(
-        window.model_thread.finished_job,
-        timeout=20_000,
-        check_params_cb=lambda job, _r: window._is_current(job) and job.kind == "adapt",
-    ):
+    version = window.query().version
+    with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
         drop_files(window.query_canvas, [gray])
-    qtbot.waitUntil(lambda: window.shown_query_version == window._query_version)
+    assert window.query().version > version
+    qtbot.waitUntil(lambda: window.shown_query_version == window.query().version, timeout=20_000)
     assert window.bars.probs.shape == (3,) and abs(window.bars.probs.sum() - 1) < 1e-4
     assert window.banner.level != "error", window.banner.text()
 

@@ -1,0 +1,61 @@
+"""The main learner's results on screen: loss curve, probability bars, the prediction line
+(mixed into ``MainWindow``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metagui.controller import Predicted
+from metagui.widgets.images import class_colour
+
+
+class ResultsView:
+    def _winner(self) -> int | None:
+        shown = self._current_probs()
+        return None if shown is None else int(np.argmax(shown.probs[0]))
+
+    # ---------------------------------------------------------------- plots
+    def _update_plots(self) -> None:
+        if self._new_curve is not None:
+            self.loss_plot.begin(self._new_curve)
+            self._new_curve = None
+        if self._losses[0]:
+            self.loss_plot.set_latest(*self._losses)
+        self._show_bars()
+
+    def _current_probs(self) -> Predicted | None:
+        shown = self._probs
+        names = self.session.names()
+        if shown is None or shown.probs is None or shown.probs.shape[1] != len(names):
+            return None
+        if shown.query_version != self._query_version or not self.has_query():
+            return None
+        return shown
+
+    def _show_bars(self) -> None:
+        names = self.session.names()
+        shown = self._current_probs()
+        self.bars.show_probs(None if shown is None else shown.probs[0], names)
+        self._show_prediction(None if shown is None else shown.probs, names)
+        if shown is not None:
+            self.shown_query_version = shown.query_version
+            self.predictionShown.emit()
+
+    def _show_prediction(self, probs: np.ndarray | None, names: tuple[str, ...]) -> None:
+        text, style = "", ""
+        if probs is not None:
+            winner = int(np.argmax(probs[0]))
+            text = f"→ {names[winner]}  ({probs[0, winner]:.0%})"
+            style = f"color: {class_colour(winner).name()};"
+            if len(probs) > 1:
+                others = ", ".join(names[int(i)] for i in probs.argmax(1)[1:6])
+                text += f"<br><small>other images: {others}</small>"
+            if self._truth is not None and self._truth < len(names):
+                right = winner == self._truth
+                text += "  ✓ correct" if right else f"  ✗ wrong: it is {names[self._truth]}"
+                style = "color: #1e8449;" if right else "color: #c0392b;"
+        # unchanged text or style sheet is not set again: a style sheet change costs a restyle
+        if self.prediction.text() != text:
+            self.prediction.setText(text)
+        if self.prediction.styleSheet() != style:
+            self.prediction.setStyleSheet(style)

@@ -1,0 +1,124 @@
+"""One adaptation policy for every learner and column; the defects of issue 13 stay fixed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from gui_helpers import draw, line, make_window
+from PySide6.QtCore import Qt
+from test_window import SHAPES, adapted, teach
+
+from core.algorithms import build_learner
+from core.checkpoint import save_checkpoint
+
+
+def checkpoint(tmp_path, algorithm: str, **config):
+    torch.manual_seed(0)
+    path = tmp_path / f"{algorithm}.pt"
+    save_checkpoint(path, build_learner(algorithm, config), {"split": "vinyals"})
+    return path
+
+
+@pytest.mark.parametrize(
+    "algorithm,config",
+    [("protonet", {}), ("metasgd", {}), ("maml", {"adapt_steps": 3}), ("matching", {})],
+)
+def test_boxes_start_at_the_checkpoints_own_values(qtbot, tmp_path, algorithm, config):
+    window = make_window(qtbot, checkpoint(tmp_path, algorithm, **config))
+    try:
+        learner = window.checkpoint.learner
+        steps, lr = learner.adapt_defaults()
+        s = window.settings
+        assert s.steps.value() == steps
+        assert s.overrides() == (None, None) and not s.reset.isEnabled()
+        assert (window.learner.steps, window.learner.lr) == (None, None)  # as core.predict
+        applies = learner.capabilities.adapt_steps
+        assert s.steps.isEnabled() == applies
+        if not applies:
+            assert "do not apply" in s.steps.toolTip()
+            return
+        if lr is None:  # Meta-SGD: its learned per-weight rates, shown as such
+            assert s.lr.text() == "learned"
+        adapted(qtbot, window, lambda: teach(qtbot, window))
+        steps_shown, _ = window.loss_plot.latest_data()
+        assert len(steps_shown) == steps + 1
+        s.lr.setValue(0.05)  # an override is visible and used
+        assert s.reset.isEnabled() and "overridden" in s.reset.text()
+        adapted(qtbot, window, window._hyper_changed)
+        assert window.learner.lr == 0.05
+        s.reset.click()
+        assert s.overrides() == (None, None)
+    finally:
+        window.close()
+
+
+def test_a_query_does_not_restart_an_unfinished_adaptation(qtbot, tmp_path):
+    window = make_window(qtbot, checkpoint(tmp_path, "maml"))
+    try:
+        teach(qtbot, window, per_class=2)
+        window.settings.steps.setValue(150)
+        started = []
+        window.model_thread.started_job.connect(lambda job: started.append(job.kind))
+        with qtbot.waitSignal(window.learner.stepped, timeout=10_000):
+            window._hyper_changed()
+        for stroke in SHAPES["cross"]:
+            draw(qtbot, window.query_canvas, stroke)
+        assert window.learner.busy()
+        qtbot.waitUntil(
+            lambda: window.shown_query_version == window.query().version, timeout=60_000
+        )
+        assert started.count("adapt") == 1, started
+        assert abs(window.bars.probs.sum() - 1) < 1e-4
+    finally:
+        window.close()
+
+
+def test_undo_follows_the_canvas_last_drawn_on_and_removal_can_be_undone(qtbot, window):
+    teach(qtbot, window)
+    draw(qtbot, window.teach_canvas, line((0.2, 0.2), (0.8, 0.3)))
+    draw(qtbot, window.query_canvas, line((0.2, 0.5), (0.8, 0.5)))
+    window.undo_action.trigger()
+    assert window.query_canvas.is_empty() and not window.teach_canvas.is_empty()
+    removed = window.session.classes[1]
+    window.remove_class(1)
+    assert window.session.names() == ("A", "C")
+    window.restore_example_action.trigger()
+    assert window.session.classes[1] is removed and window.session.names() == ("A", "B", "C")
+
+
+def test_names_empty_duplicate_and_enter_in_a_name_field(qtbot, window):
+    window.rename_class(1, "A")
+    assert window.session.names()[1] == "A 2" and "taken" in window.banner.text()
+    window.rename_class(2, "   ")
+    assert window.session.names()[2] == "C"
+    draw(qtbot, window.teach_canvas, line((0.2, 0.5), (0.8, 0.5)))
+    field = window.panel.rows[0].name
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus)
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    assert not window.session.classes[0].examples  # Enter committed the name only
+    assert not window.teach_canvas.is_empty()
+
+
+def test_a_message_moves_nothing(qtbot, window):
+    qtbot.wait(50)
+    before = window.teach_canvas.geometry(), window.query_canvas.geometry()
+    window._message("a message " * 40, "error")
+    qtbot.wait(50)
+    assert (window.teach_canvas.geometry(), window.query_canvas.geometry()) == before
+    window.banner.clear_message()
+    qtbot.wait(50)
+    assert (window.teach_canvas.geometry(), window.query_canvas.geometry()) == before
+
+
+def test_export_from_the_window_embeds_the_class_names(qtbot, window, tmp_path):
+    teach(qtbot, window)
+    out = tmp_path / "mine.pt"
+    with qtbot.waitSignal(window.background.exported, timeout=30_000):
+        window.export_classifier(out)
+    module = torch.jit.load(str(out))
+    assert list(module.class_names) == ["A", "B", "C"]
+    support = window.session.support_set(window.learner.spec)
+    probs = module(support.images)
+    assert probs.shape == (3, 3) and torch.allclose(probs.sum(1), torch.ones(3), atol=1e-5)
+    assert "Exported mine.pt" in window.banner.text()

@@ -21,6 +21,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "named by METAGUI_CHECKPOINTS)",
     )
     parser.add_argument(
+        "session", nargs="?", type=Path, help="a .metagui session file to open (File ▸ Save)"
+    )
+    parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)"
     )
     return parser.parse_args(argv)
@@ -28,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.session is not None and not args.session.is_file():
+        print(f"metagui: no such session file: {args.session}", file=sys.stderr)
+        return 2
     if args.checkpoint is not None and not args.checkpoint.is_file():
         print(f"metagui: no such checkpoint file: {args.checkpoint}", file=sys.stderr)
         return 2
@@ -44,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("metagui")
     window = MainWindow(checkpoint=args.checkpoint)
     window.show()
+    if args.session is not None:
+        window.open_session(args.session)  # a bad file: said in the window, nothing opened
     signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in the terminal closes
     return app.exec()
 

@@ -306,6 +306,8 @@ def test_sample_task_uses_test_classes_of_the_training_split(
         lambda: "correct" in window.prediction.text() or "wrong" in window.prediction.text(),
         timeout=10_000,
     )
+    with qtbot.waitSignal(window.data_thread.finished_job, timeout=30_000):
+        window.settings.sample.click()  # a second task: "My classes" are still the user's
     window.restore_classes()
     assert [c.examples[0] for c in window.session.classes] == mine
     window.close()
@@ -449,3 +451,19 @@ def test_clicking_anywhere_in_a_class_row_selects_it(qtbot, window):
         assert window.panel.selected == index
     window.panel.rows[2].name.setFocus()
     qtbot.waitUntil(lambda: window.panel.selected == 2)
+
+
+def test_closing_while_the_data_loads_returns_at_once(qtbot, monkeypatch, tiny_root, tmp_path):
+    monkeypatch.setenv("METAGUI_DATA", str(tiny_root))
+    checkpoint = tmp_path / "protonet.pt"
+    save_checkpoint(checkpoint, build_learner("protonet", {}), {"split": "vinyals"})
+    window = make_window(qtbot, checkpoint)
+    job = window.sample_task()
+    assert not window.settings.sample.isEnabled()  # cannot be asked twice
+    assert window.progress.isVisible()
+    qtbot.waitUntil(lambda: job.started_at > 0, timeout=5_000)
+    start = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - start < 1.0
+    assert job.is_cancelled
+    assert not any(t.isRunning() for t in window.threads())

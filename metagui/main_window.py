@@ -386,6 +386,9 @@ class MainWindow(WindowLayout, FileActions, ClassActions, ResultsView):
             event.ignore()
             return
         self._save_settings()
+        focus = QApplication.focusWidget()
+        if isinstance(focus, QLineEdit) and self.isAncestorOf(focus):
+            focus.clearFocus()  # a name being edited is committed now, not after deletion
         self._live.cancel()
         self._hyper.cancel()
         self.background.stop()

@@ -7,6 +7,8 @@ changes the session and tells the panel to refresh. Object names are stable per 
 
 from __future__ import annotations
 
+import contextlib
+
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (
@@ -228,9 +230,14 @@ class ClassPanel(QWidget):
         if self.rows:
             self.selectionChanged.emit(index)
 
+    def _name_done(self, index: int, row: ClassRow) -> None:
+        # focus leaving a name field while the window is torn down: nothing to rename
+        with contextlib.suppress(RuntimeError):
+            self.renamed.emit(index, row.name.text())
+
     def _wire(self, row: ClassRow) -> None:
         i = row.index
-        row.name.editingFinished.connect(lambda: self.renamed.emit(i, row.name.text()))
+        row.name.editingFinished.connect(lambda: self._name_done(i, row))
         row.name.textEdited.connect(lambda text: self.renamed.emit(i, text))
         row.name.installEventFilter(self)
         row.add_drawing.clicked.connect(lambda: self.addDrawingRequested.emit(i))

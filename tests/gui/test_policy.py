@@ -98,6 +98,7 @@ def test_names_empty_duplicate_and_enter_in_a_name_field(qtbot, window):
     qtbot.keyClick(field, Qt.Key.Key_Return)
     assert not window.session.classes[0].examples  # Enter committed the name only
     assert not window.teach_canvas.is_empty()
+    window.teach_canvas.setFocus()
 
 
 def test_a_message_moves_nothing(qtbot, window):

@@ -310,3 +310,17 @@ def test_metric_learners_train_and_adapt_on_resnets(name, config):
     step = final_step(learner.adapt(ep.support, ep.support_labels, ep.query))
     assert step.query_probs.shape == (3, 3)
     assert learner.embed(ep.query).shape[0] == 3 and learner.embed(ep.query).ndim == 2
+
+
+def test_inference_batch_norm_is_the_functions_forward_bit_for_bit():
+    """Without gradients, batch_norm calls plain operators (traceable for core.export) that give
+    exactly what the autograd Functions' forward passes give, in both memory layouts."""
+    from core.models.batchnorm import _BatchNorm, _SupportNorm, batch_norm
+
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(7, 8, 5, 5, generator=g)
+    w, b = torch.rand(8, generator=g), torch.randn(8, generator=g)
+    for x in (h, h.contiguous(memory_format=torch.channels_last)):
+        with torch.no_grad():
+            assert torch.equal(batch_norm(x, w, b, None), _BatchNorm.apply(x, w, b))
+            assert torch.equal(batch_norm(x, w, b, 3), _SupportNorm.apply(x, w, b, 3))

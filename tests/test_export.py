@@ -76,6 +76,9 @@ def _queries(checkpoint: Path, root: Path) -> torch.Tensor:
         ("protonet", {"adapt_steps": 5}),
         ("matching", {}),
         ("relation", {}),
+        ("anil", {"adapt_steps": 3}),
+        ("maml", {"adapt_steps": 2}),
+        ("metasgd", {"adapt_steps": 1}),
     ],
 )
 def test_both_formats_give_core_predicts_probabilities(

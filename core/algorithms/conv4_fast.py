@@ -38,10 +38,11 @@ def _first_conv(images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) 
     (benchmarks/maml_speed.py).
     """
     tasks, n, c, hgt, wid = images.shape
-    k = weight.shape[-1]
+    k = int(weight.shape[-1])  # a Python int also under tracing (core.export)
     cols = F.unfold(images.reshape(tasks * n, c, hgt, wid), k, padding=k // 2)
     cols = cols.view(tasks, n, c * k * k, hgt * wid).transpose(2, 3).reshape(tasks, -1, c * k * k)
-    out = torch.baddbmm(bias.unsqueeze(1), cols, weight.reshape(tasks, -1, c * k * k).mT)
+    kernels = weight.reshape(tasks, -1, c * k * k).transpose(1, 2)  # not .mT: ONNX lacks it
+    out = torch.baddbmm(bias.unsqueeze(1), cols, kernels)
     out = out.view(tasks, n, hgt, wid, -1).permute(1, 2, 3, 0, 4)
     return out.reshape(n, hgt, wid, -1).permute(0, 3, 1, 2)
 

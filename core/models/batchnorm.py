@@ -111,6 +111,15 @@ def batch_norm(
 ) -> torch.Tensor:
     """Normalise ``h`` ``(n, C, H, W)`` with the statistics of its first ``n_stats`` rows
     (all rows if None); ``weight``/``bias`` ``(C,)``."""
+    if not (torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad)):
+        # inference (predictions, core.export's traces): the same operators as the autograd
+        # Functions' forward passes, called directly (a trace cannot hold a Python Function)
+        if n_stats is None or n_stats == h.shape[0]:
+            return F.batch_norm(h, None, None, weight, bias, training=True, eps=BN_EPS)
+        ref = h[:n_stats]
+        mean = ref.mean((0, 2, 3))
+        var = (ref - mean.view(1, -1, 1, 1)).square().mean((0, 2, 3))
+        return F.batch_norm(h, mean, var, weight, bias, training=False, eps=BN_EPS)
     if n_stats is None or n_stats == h.shape[0]:
         return _BatchNorm.apply(h, weight, bias)
     return _SupportNorm.apply(h, weight, bias, n_stats)

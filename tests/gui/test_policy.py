@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from gui_helpers import draw, line, make_window
@@ -56,6 +58,15 @@ def test_a_query_does_not_restart_an_unfinished_adaptation(qtbot, tmp_path):
     window = make_window(qtbot, checkpoint(tmp_path, "maml"))
     try:
         teach(qtbot, window, per_class=2)
+        learner = window.learner.checkpoint.learner
+        plain = learner.adapt
+
+        def slow_adapt(*args, **kwargs):  # a 150-step adaptation outlasts the drawing, always
+            for record in plain(*args, **kwargs):
+                time.sleep(0.02)
+                yield record
+
+        learner.adapt = slow_adapt
         window.settings.steps.setValue(150)
         started = []
         window.model_thread.started_job.connect(lambda job: started.append(job.kind))

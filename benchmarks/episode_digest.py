@@ -33,7 +33,9 @@ SETTINGS = ((5, 1), (20, 1))
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--episodes", type=int, default=100)
-    p.add_argument("--checkpoints", default=str(Path(__file__).resolve().parents[1] / "assets"))
+    p.add_argument(
+        "--checkpoints", default=str(Path(__file__).resolve().parents[1] / "assets" / "checkpoints")
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     root = data_root()

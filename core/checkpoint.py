@@ -46,7 +46,7 @@ def preprocess_of(metadata: dict[str, Any], learner: Learner) -> PreprocessSpec:
     input implies (1 channel: ink-normalised drawings; 3: RGB photos). ValueError when the
     record is unusable or does not fit the learner's input."""
     config = learner.config
-    channels, size = getattr(config, "in_channels", 1), config.input_size
+    channels, size = config.in_channels, config.input_size
     if "preprocess" in metadata or "preprocess_version" in metadata:
         spec = PreprocessSpec.from_metadata(metadata)
     else:

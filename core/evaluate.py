@@ -79,7 +79,7 @@ def summarize(accuracies: list[float]) -> Summary:
 def overlap_problem(metadata: dict, bank) -> str | None:
     """Why scoring this checkpoint on dataset ``bank`` is unfair (it trained on its classes)."""
     trained_on = (metadata.get("dataset") or {}).get("name", "omniglot")
-    if trained_on != getattr(bank, "name", "omniglot"):
+    if trained_on != bank.name:
         return None
     clash = set(metadata.get("train_characters", [])) & bank.characters
     if not clash:

@@ -179,6 +179,28 @@ def check_support(
     return n_way
 
 
+def step_zero(
+    classifier: Classifier,
+    support_scores: torch.Tensor,
+    labels: torch.Tensor,
+    loss: torch.Tensor | float,
+    query: torch.Tensor | None,
+) -> AdaptStep:
+    """The one record of a learner that adapts without gradient steps: its support ``loss``
+    (checked finite), the accuracy of ``support_scores`` ``(n_support, n_way)``, and the query's
+    probabilities under ``classifier``."""
+    loss = float(loss)
+    check_finite(loss, 0)
+    return AdaptStep(
+        step=0,
+        total_steps=0,
+        loss=loss,
+        support_accuracy=float((support_scores.argmax(1) == labels).float().mean()),
+        query_probs=None if query is None else torch.softmax(classifier.logits(query), 1),
+        classifier=classifier,
+    )
+
+
 def final_step(steps: Iterator[AdaptStep]) -> AdaptStep:
     """Run an adaptation generator to the end and return its last record."""
     last = None

@@ -36,9 +36,9 @@ from core.algorithms.base import (
     Learner,
     MetaLoss,
     backbone_field,
-    check_finite,
     hidden_field,
     in_channels_field,
+    step_zero,
 )
 from core.algorithms.mann_memory import MemoryState, lrua_step
 from core.algorithms.model_based import check_no_steps, episode_generator
@@ -264,19 +264,11 @@ class MANN(Learner):
         _, seq, lstm_state, memory = steps_[-1]
         probs = torch.stack([s.probs for s in trace])  # sequence order
         targets = seq.targets
-        loss = float(F.nll_loss(probs.clamp_min(1e-12).log(), targets))
-        check_finite(loss, 0)
+        loss = F.nll_loss(probs.clamp_min(1e-12).log(), targets)
         classifier = MANNClassifier(
             self, seq.slots, seq.slots[targets[-1]], lstm_state, memory, trace
         )
-        yield AdaptStep(
-            step=0,
-            total_steps=0,
-            loss=loss,
-            support_accuracy=float((probs.argmax(1) == targets).float().mean()),
-            query_probs=None if query is None else torch.softmax(classifier.logits(query), 1),
-            classifier=classifier,
-        )
+        yield step_zero(classifier, probs, targets, loss, query)
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,10 @@ from core.algorithms.base import (
     Learner,
     MetaLoss,
     backbone_field,
-    check_finite,
     episodes_loss,
     hidden_field,
     in_channels_field,
+    step_zero,
 )
 from core.algorithms.model_based import check_no_steps, preprocess
 from core.data.episodes import Episode
@@ -188,16 +188,8 @@ class MetaNet(Learner):
             fast = self.fast_weights(self.embed(support), support_labels, n_way, False)
         classifier = MetaNetClassifier(self, fast)
         logits = classifier.logits(support)
-        loss = float(F.cross_entropy(logits, support_labels))
-        check_finite(loss, 0)
-        yield AdaptStep(
-            step=0,
-            total_steps=0,
-            loss=loss,
-            support_accuracy=float((logits.argmax(1) == support_labels).float().mean()),
-            query_probs=None if query is None else torch.softmax(classifier.logits(query), 1),
-            classifier=classifier,
-        )
+        loss = F.cross_entropy(logits, support_labels)
+        yield step_zero(classifier, logits, support_labels, loss, query)
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,9 @@ from core.algorithms.base import (
     Learner,
     MetaLoss,
     backbone_field,
-    check_finite,
     episodes_loss,
     in_channels_field,
+    step_zero,
 )
 from core.algorithms.protonet import prototypes
 from core.data.episodes import Episode
@@ -324,13 +324,5 @@ class RelationNetwork(Learner):
             classes = class_maps(maps, support_labels, n_way, self.config.class_pooling)
             logits = self.relation(maps, classes)
         classifier = RelationClassifier(self, classes)
-        loss = float(relation_loss(logits, support_labels, self.config.loss))
-        check_finite(loss, 0)
-        yield AdaptStep(
-            step=0,
-            total_steps=0,
-            loss=loss,
-            support_accuracy=float((logits.argmax(1) == support_labels).float().mean()),
-            query_probs=None if query is None else torch.softmax(classifier.logits(query), 1),
-            classifier=classifier,
-        )
+        loss = relation_loss(logits, support_labels, self.config.loss)
+        yield step_zero(classifier, logits, support_labels, loss, query)

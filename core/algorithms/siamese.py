@@ -33,10 +33,10 @@ from core.algorithms.base import (
     Learner,
     MetaLoss,
     backbone_field,
-    check_finite,
     hidden_field,
     in_channels_field,
     parse_bool,
+    step_zero,
 )
 from core.algorithms.model_based import check_no_steps, episode_generator
 from core.data.episodes import Episode
@@ -201,16 +201,8 @@ class SiameseNetwork(Learner):
         # the support's own score: leave each image out of its class when the class has others
         sims = classifier.support_similarities()
         logits = classifier.pool(sims)
-        loss = float(F.cross_entropy(logits, support_labels))
-        check_finite(loss, 0)
-        yield AdaptStep(
-            step=0,
-            total_steps=0,
-            loss=loss,
-            support_accuracy=float((logits.argmax(1) == support_labels).float().mean()),
-            query_probs=None if query is None else torch.softmax(classifier.logits(query), 1),
-            classifier=classifier,
-        )
+        loss = F.cross_entropy(logits, support_labels)
+        yield step_zero(classifier, logits, support_labels, loss, query)
 
 
 @dataclass(frozen=True)

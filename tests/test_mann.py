@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from toys import toy_episode
+from toys import assert_trains_and_round_trips, toy_episode
 
 from core.algorithms import build_learner, final_step
 from core.algorithms.mann import (
@@ -18,7 +18,6 @@ from core.algorithms.mann import (
     previous_labels,
 )
 from core.algorithms.mann_memory import MemoryState, least_used, lrua_step
-from core.checkpoint import load_checkpoint, save_checkpoint
 
 TINY = {"hidden": 4, "input_size": 16, "controller": 12, "slots": 6, "slot_size": 4, "heads": 2}
 
@@ -125,20 +124,8 @@ def test_adapt_feeds_the_support_and_exposes_the_memory():
 
 
 def test_meta_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
-    learner = tiny()
     gen = torch.Generator().manual_seed(5)
-    eps = [toy_episode(gen) for _ in range(2)]
-    opt = torch.optim.Adam(learner.parameters(), lr=1e-2)
-    first = learner.meta_loss(eps).loss.item()
-    for _ in range(8):
-        learner.meta_step(eps, opt)
-    assert learner.meta_loss(eps).loss.item() < first
-    save_checkpoint(tmp_path / "m.pt", learner, {})
-    loaded = load_checkpoint(tmp_path / "m.pt").learner
-    ep = eps[0]
-    a = final_step(learner.eval().adapt(ep.support, ep.support_labels, ep.query))
-    b = final_step(loaded.adapt(ep.support, ep.support_labels, ep.query))
-    assert torch.equal(a.query_probs, b.query_probs)
+    assert_trains_and_round_trips(tiny(), [toy_episode(gen) for _ in range(2)], tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,12 @@ import math
 
 import pytest
 import torch
+from toys import assert_trains_and_round_trips
 from toys import toy_episode as _toy_episode
 
-from core.algorithms import build_learner, final_step
+from core.algorithms import build_learner
 from core.algorithms.metalstm import MetaLSTMOptimizer, sgd_gates
 from core.algorithms.model_based import preprocess
-from core.checkpoint import load_checkpoint, save_checkpoint
 
 TINY = {"hidden": 3, "input_size": 16, "lstm_hidden": 4}
 
@@ -120,20 +120,12 @@ def test_adapt_yields_one_record_per_update_and_leaves_the_weights_alone():
 
 
 def test_meta_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
-    learner = tiny(inner_steps=2).float()
     gen = torch.Generator().manual_seed(4)
-    eps = [toy_episode(gen, dtype=torch.float32) for _ in range(2)]
-    opt = torch.optim.Adam(learner.parameters(), lr=1e-2)
-    first = learner.meta_loss(eps).loss.item()
-    for _ in range(8):
-        learner.meta_step(eps, opt)
-    assert learner.meta_loss(eps).loss.item() < first
-    save_checkpoint(tmp_path / "m.pt", learner, {})
-    loaded = load_checkpoint(tmp_path / "m.pt").learner
-    ep = eps[0]
-    a = final_step(learner.eval().adapt(ep.support, ep.support_labels, ep.query))
-    b = final_step(loaded.adapt(ep.support, ep.support_labels, ep.query))
-    assert torch.equal(a.query_probs, b.query_probs)
+    assert_trains_and_round_trips(
+        tiny(inner_steps=2).float(),
+        [toy_episode(gen, dtype=torch.float32) for _ in range(2)],
+        tmp_path,
+    )
 
 
 @pytest.mark.parametrize(

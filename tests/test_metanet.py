@@ -8,11 +8,11 @@ import functools
 import pytest
 import torch
 import torch.nn.functional as F
+from toys import assert_trains_and_round_trips
 from toys import toy_episode as _toy_episode
 
 from core.algorithms import build_learner, final_step
 from core.algorithms import metanet as metanet_module
-from core.checkpoint import load_checkpoint, save_checkpoint
 
 TINY = {"hidden": 4, "input_size": 16, "width": 6, "meta_hidden": 5}
 
@@ -98,20 +98,10 @@ def test_the_generators_see_per_example_gradients_of_the_two_layers(monkeypatch)
 
 
 def test_meta_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
-    learner = tiny(torch.float32)
     gen = torch.Generator().manual_seed(4)
-    eps = [toy_episode(gen, dtype=torch.float32) for _ in range(2)]
-    opt = torch.optim.Adam(learner.parameters(), lr=1e-2)
-    first = learner.meta_loss(eps).loss.item()
-    for _ in range(8):
-        learner.meta_step(eps, opt)
-    assert learner.meta_loss(eps).loss.item() < first
-    save_checkpoint(tmp_path / "m.pt", learner, {})
-    loaded = load_checkpoint(tmp_path / "m.pt").learner
-    ep = eps[0]
-    a = final_step(learner.eval().adapt(ep.support, ep.support_labels, ep.query))
-    b = final_step(loaded.adapt(ep.support, ep.support_labels, ep.query))
-    assert torch.equal(a.query_probs, b.query_probs)
+    assert_trains_and_round_trips(
+        tiny(torch.float32), [toy_episode(gen, dtype=torch.float32) for _ in range(2)], tmp_path
+    )
 
 
 @pytest.mark.parametrize("bad", [{"width": 0}, {"meta_hidden": 0}, {"hidden": 0}])

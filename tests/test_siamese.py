@@ -7,12 +7,11 @@ import math
 
 import pytest
 import torch
-from toys import toy_episode
+from toys import assert_trains_and_round_trips, toy_episode
 
 from core.algorithms import build_learner, final_step
 from core.algorithms import siamese as siamese_module
 from core.algorithms.siamese import SiameseClassifier, balanced_pairs, random_affine
-from core.checkpoint import load_checkpoint, save_checkpoint
 
 TINY = {"hidden": 4, "input_size": 16, "features": 8}
 
@@ -104,20 +103,10 @@ def test_support_accuracy_leaves_an_image_out_of_its_own_class():
 
 
 def test_meta_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
-    learner = tiny(distortions=False)
     gen = torch.Generator().manual_seed(7)
-    eps = [toy_episode(gen) for _ in range(2)]
-    opt = torch.optim.Adam(learner.parameters(), lr=1e-2)
-    first = learner.meta_loss(eps).loss.item()
-    for _ in range(8):
-        learner.meta_step(eps, opt)
-    assert learner.meta_loss(eps).loss.item() < first
-    save_checkpoint(tmp_path / "s.pt", learner, {})
-    loaded = load_checkpoint(tmp_path / "s.pt").learner
-    ep = eps[0]
-    a = final_step(learner.eval().adapt(ep.support, ep.support_labels, ep.query))
-    b = final_step(loaded.adapt(ep.support, ep.support_labels, ep.query))
-    assert torch.equal(a.query_probs, b.query_probs)
+    assert_trains_and_round_trips(
+        tiny(distortions=False), [toy_episode(gen) for _ in range(2)], tmp_path
+    )
 
 
 @pytest.mark.parametrize(

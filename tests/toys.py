@@ -31,3 +31,22 @@ def toy_episode(
         torch.arange(n_way).repeat_interleave(queries),
         tuple(f"c{i}" for i in range(n_way)),
     )
+
+
+def assert_trains_and_round_trips(learner, episodes: list[Episode], tmp_path) -> None:
+    """Eight Adam meta-steps on ``episodes`` lower the meta-loss, and the learner saved and loaded
+    as a checkpoint gives the same query probabilities."""
+    from core.algorithms import final_step
+    from core.checkpoint import load_checkpoint, save_checkpoint
+
+    opt = torch.optim.Adam(learner.parameters(), lr=1e-2)
+    first = learner.meta_loss(episodes).loss.item()
+    for _ in range(8):
+        learner.meta_step(episodes, opt)
+    assert learner.meta_loss(episodes).loss.item() < first
+    save_checkpoint(tmp_path / "learner.pt", learner, {})
+    loaded = load_checkpoint(tmp_path / "learner.pt").learner
+    ep = episodes[0]
+    a = final_step(learner.eval().adapt(ep.support, ep.support_labels, ep.query))
+    b = final_step(loaded.adapt(ep.support, ep.support_labels, ep.query))
+    assert torch.equal(a.query_probs, b.query_probs)

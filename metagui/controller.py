@@ -24,6 +24,7 @@ from core.checkpoint import Checkpoint
 from core.data.spec import PreprocessSpec
 from core.embedding_map import Projection, has_map
 from metagui import jobs
+from metagui.learner_views import MemoryView, SimilarityView
 from metagui.session import DRAWING_SPEC, Drawing, Example, Session, SupportError, SupportSet
 from metagui.worker import Job, JobThread
 
@@ -137,6 +138,7 @@ class LearnerController(QObject):
     adapted = Signal(object)  # Adapted
     predicted = Signal(object)  # Predicted
     mapped = Signal(object)  # jobs.MapUpdate
+    viewed = Signal(object)  # learner_views.MemoryView | SimilarityView
     problem = Signal(object)  # Problem
     solved = Signal(object)  # ProblemCode no longer applies
 
@@ -264,9 +266,18 @@ class LearnerController(QObject):
         learner = self.checkpoint.learner if mapping else None
         spec, device = self.spec, self.device
 
+        view_of = self.checkpoint.learner
+
         def run():
             return jobs.classify(
-                cache.classifier, query.content, spec, device, learner, cache.support, projection
+                cache.classifier,
+                query.content,
+                spec,
+                device,
+                learner,
+                cache.support,
+                projection,
+                view_of,
             )
 
         return self._submit(Kind.CLASSIFY, run, _Context(cache.key, cache.support, query))
@@ -290,6 +301,8 @@ class LearnerController(QObject):
                 self._cache.projection = record.projection
             self._fitted = (context.key, record.projection)  # for the cache being made
             self.mapped.emit(record)
+        elif isinstance(record, (MemoryView, SimilarityView)):
+            self.viewed.emit(record)
         elif job.kind is Kind.ADAPT:
             self._final = record
             self.stepped.emit(Stepped(record.step, record.total_steps, record.loss))

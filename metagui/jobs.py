@@ -22,6 +22,7 @@ from core.data.preprocess import ImageError, load_image
 from core.data.spec import PreprocessSpec
 from core.data.splits import ClassBank, load_split
 from core.embedding_map import Projection
+from metagui.learner_views import learner_view
 from metagui.session import DRAWING_SPEC, Drawing, Example, SupportSet, keep_picture
 
 
@@ -80,24 +81,30 @@ def adapt(
     fit_map: bool = False,
 ) -> Iterator[AdaptUpdate | MapUpdate]:
     """Run ``learner.adapt`` on ``device``; one AdaptUpdate per step (``steps``/``lr`` None:
-    the learner's own). With ``fit_map``, a MapUpdate follows the last step."""
+    the learner's own), then the learner's live view if it has one (``learner_views``). With
+    ``fit_map``, a MapUpdate follows."""
     start = time.perf_counter()
     queries = query_tensor(query, spec)
     queries = None if queries is None else queries.to(device)
     records = learner.adapt(
         support.images.to(device), support.labels.to(device), queries, steps=steps, lr=lr
     )
+    classifier = None
     for record in records:
         probs = None if record.query_probs is None else record.query_probs.cpu().numpy()
+        classifier = record.classifier
         yield AdaptUpdate(
             step=record.step,
             total_steps=record.total_steps,
             loss=record.loss,
             support_accuracy=record.support_accuracy,
             probs=probs,
-            classifier=record.classifier,
+            classifier=classifier,
             elapsed=time.perf_counter() - start,
         )
+    if classifier is not None and learner.capabilities.live_view:
+        labels = support.labels.to(device)
+        yield learner_view(learner, classifier, labels, support.names, queries)
     if fit_map:  # after the bars' records: never delaying them
         yield embedding(learner, support, None, queries, device)
 
@@ -110,9 +117,11 @@ def classify(
     learner: Learner | None = None,
     support: SupportSet | None = None,
     projection: Projection | None = None,
+    view_of: Learner | None = None,
 ) -> Iterator[Prediction | MapUpdate]:
     """Probabilities of the query under an adapted classifier (no re-adaptation needed); with
-    ``learner`` and ``support``, a MapUpdate follows."""
+    ``view_of`` (the learner) and ``support``, its live view follows; with ``learner`` and
+    ``support``, a MapUpdate follows."""
     start = time.perf_counter()
     queries = query_tensor(query, spec)
     if queries is None:
@@ -121,6 +130,9 @@ def classify(
     with torch.no_grad():
         probs = torch.softmax(classifier.logits(queries), dim=1).cpu().numpy()
     yield Prediction(probs, time.perf_counter() - start)
+    if view_of is not None and view_of.capabilities.live_view and support is not None:
+        labels = support.labels.to(device)
+        yield learner_view(view_of, classifier, labels, support.names, queries)
     if learner is not None and support is not None:
         yield embedding(learner, support, projection, queries, device)
 

@@ -155,6 +155,7 @@ class MainWindow(WindowLayout, FileActions, ClassActions, ResultsView):
         learner.adapted.connect(self._adapted)
         learner.predicted.connect(self._predicted)
         learner.mapped.connect(lambda found: self.map_plot.show_map(found, self._winner()))
+        learner.viewed.connect(self.learner_view.show_view)
         learner.problem.connect(self._problem)
         learner.solved.connect(lambda code: self.banner.clear_message(code=code))
         bg = self.background
@@ -236,6 +237,7 @@ class MainWindow(WindowLayout, FileActions, ClassActions, ResultsView):
         self.learner.map_wanted = metric
         if not metric:
             self.map_plot.show_message(NO_MAP.format(name=learner.name))
+        self._show_learner_view(learner.capabilities.live_view)
         self.status_message.setText(f"Loaded {loaded.path.name}")
         self._remember_checkpoint(loaded.path)
         self._set_status_checkpoint()

@@ -8,6 +8,8 @@ import numpy as np
 from metagui.controller import Predicted
 from metagui.widgets.images import class_colour
 
+LEARNER_VIEW_TITLES = {"memory": "Memory (MANN)", "similarity": "Similarity to each example"}
+
 
 class ResultsView:
     def _winner(self) -> int | None:
@@ -59,3 +61,14 @@ class ResultsView:
             self.prediction.setText(text)
         if self.prediction.styleSheet() != style:
             self.prediction.setStyleSheet(style)
+
+    # ---------------------------------------------------------------- the learner's own view
+    def _show_learner_view(self, kind: str) -> None:
+        """A tab for MANN's memory or Siamese similarities, shown (first) when the learner has
+        one; hidden for the others."""
+        self.learner_view.set_kind(kind)
+        index = self.model_tabs.indexOf(self.learner_view)
+        self.model_tabs.setTabText(index, LEARNER_VIEW_TITLES.get(kind, "Learner view"))
+        self.model_tabs.setTabVisible(index, bool(kind))
+        if kind:
+            self.model_tabs.setCurrentWidget(self.learner_view)

@@ -25,6 +25,7 @@ from metagui.widgets.class_panel import ClassPanel
 from metagui.widgets.compare_panel import ComparePanel
 from metagui.widgets.controls import MessageBanner, SettingsBar, named
 from metagui.widgets.embedding_plot import EmbeddingPlot
+from metagui.widgets.learner_view import LearnerViewPanel
 from metagui.widgets.plots import LossPlot, ProbabilityPlot
 
 
@@ -121,6 +122,9 @@ class WindowLayout(QMainWindow):
         self.model_tabs = named(QTabWidget(), "modelTabs", "Loss curve or embedding map")
         self.model_tabs.addTab(self.loss_plot, "Inner-loop loss")
         self.model_tabs.addTab(self.map_plot, "Embedding map")
+        self.learner_view = LearnerViewPanel()  # MANN's memory, Siamese similarities
+        self.model_tabs.addTab(self.learner_view, "Learner view")
+        self.model_tabs.setTabVisible(2, False)
         self.model_tabs.setMinimumHeight(230)
         self.bars.setMinimumHeight(200)
         self.compare_panel = ComparePanel()

@@ -65,7 +65,10 @@ class Capabilities:
     in words for the UI, "" when it does nothing; ``embedding``: ``embed(images) -> (n, d)``
     exists, so the embedding map can be drawn; ``max_ways``: the most classes ``adapt`` accepts
     (None: any number); ``episode_kind``: how it reads an episode, "episode" (N-way K-shot) or
-    "sequence" (one image after the other with the previous label: ``--protocol sequence``).
+    "sequence" (one image after the other with the previous label: ``--protocol sequence``);
+    ``live_view``: what the window can show of the adapted classifier beside the loss curve,
+    "memory" (``classifier.trace`` and ``classifier.read_weights(images)``), "similarity"
+    (``classifier.similarities(images)``) or "" (nothing more).
     """
 
     adapt_steps: bool
@@ -73,6 +76,7 @@ class Capabilities:
     embedding: bool
     max_ways: int | None = None
     episode_kind: str = "episode"
+    live_view: str = ""
 
 
 class Learner(nn.Module):

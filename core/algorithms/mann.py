@@ -125,6 +125,7 @@ class MANN(Learner):
         embedding=True,
         max_ways=LABEL_SLOTS,
         episode_kind="sequence",  # an episode is fed as a sequence (also N-way K-shot)
+        live_view="memory",
     )
 
     def __init__(self, config: MANNConfig | None = None) -> None:
@@ -290,6 +291,14 @@ class MANNClassifier:
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """``(n, C, H, W)`` -> ``(n, n_way)``; each image independently of the others."""
+        return self._query_step(images)[0]
+
+    def read_weights(self, images: torch.Tensor) -> torch.Tensor:
+        """``(n, C, H, W)`` -> ``(n, heads, slots)``: where each image's step reads the memory
+        (the window's heatmap row for the query)."""
+        return self._query_step(images)[1]
+
+    def _query_step(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(images)
         with torch.no_grad():
             feats = self.learner.embed(images)
@@ -297,8 +306,8 @@ class MANNClassifier:
             parts = (getattr(self.memory, f.name) for f in fields(MemoryState))
             memory = MemoryState(*(t.expand(n, *t.shape[1:]) for t in parts))
             prev = F.one_hot(self.last_slot.expand(n), LABEL_SLOTS)
-            out, *_ = self.learner.step(feats, prev, state, memory)
-        return out[:, self.slots]
+            out, _, memory, _ = self.learner.step(feats, prev, state, memory)
+        return out[:, self.slots], memory.read
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,9 @@ def random_affine(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
 
 class SiameseNetwork(Learner):
     name = "siamese"
-    capabilities = Capabilities(adapt_steps=False, lr_override="", embedding=True)
+    capabilities = Capabilities(
+        adapt_steps=False, lr_override="", embedding=True, live_view="similarity"
+    )
 
     def __init__(self, config: SiameseConfig | None = None) -> None:
         super().__init__()

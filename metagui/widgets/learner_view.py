@@ -1,0 +1,118 @@
+"""The learner's own live view (a tab beside the loss curve and the map): MANN's memory as
+heatmaps of write and read weights over the slots, one row per support image fed (and the
+query's read last); Siamese similarities as bars, one per support image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from metagui.learner_views import LearnerView, MemoryView, SimilarityView
+from metagui.widgets.images import class_colour
+
+CAPTIONS = {
+    "memory": (
+        "The memory at work: each row is one support image fed to the network (in the order "
+        "fed, its class on the left), the last row the query. Left: where it wrote (least "
+        "recently used slots); right: where it read. A query reading the slots a class was "
+        "written to is recognised as that class."
+    ),
+    "similarity": (
+        "p(same character) of the query with each support image (bars coloured by class). The "
+        "class of the most similar support image wins."
+    ),
+}
+MAX_ROW_LABELS = 24
+
+
+class LearnerViewPanel(QWidget):
+    """Shows a ``MemoryView`` or a ``SimilarityView``; ``kind`` is the learner's
+    ``capabilities.live_view`` ("" hides everything)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("learnerView")
+        self.setAccessibleName("What the learner does with the support set")
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setObjectName("learnerViewCaption")
+        self.graphics = pg.GraphicsLayoutWidget()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.graphics, 1)
+        self.kind = ""
+        self.current: LearnerView | None = None
+        self._write_plot = self._read_plot = self._bar_plot = None
+
+    def set_kind(self, kind: str) -> None:
+        """Build the plots for a learner's view kind (called when a checkpoint is loaded)."""
+        if kind == self.kind:
+            return
+        self.kind, self.current = kind, None
+        self.graphics.clear()
+        self.caption.setText(CAPTIONS.get(kind, ""))
+        self._write_plot = self._read_plot = self._bar_plot = None
+        if kind == "memory":
+            self._write_plot, self._write = self._heatmap("written", "memory slot")
+            self._read_plot, self._read = self._heatmap("read", "memory slot")
+            self._read_plot.setYLink(self._write_plot)
+            self._read_plot.hideAxis("left")
+        elif kind == "similarity":
+            plot = self.graphics.addPlot(title="p(same) to each support image")
+            plot.setMouseEnabled(x=False, y=False)
+            plot.hideButtons()
+            plot.setYRange(0, 1.05, padding=0)
+            plot.setLabel("left", "p(same)")
+            self._bars = pg.BarGraphItem(x=[], height=[], width=0.8)
+            plot.addItem(self._bars)
+            self._bar_plot = plot
+
+    def _heatmap(self, title: str, x_label: str) -> tuple[pg.PlotItem, pg.ImageItem]:
+        plot = self.graphics.addPlot(title=title)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.invertY(True)
+        plot.setLabel("bottom", x_label)
+        image = pg.ImageItem(axisOrder="row-major")
+        image.setColorMap(pg.colormap.get("viridis"))
+        plot.addItem(image)
+        return plot, image
+
+    def show_view(self, view: LearnerView) -> None:
+        self.current = view
+        if isinstance(view, MemoryView) and self.kind == "memory":
+            self._show_memory(view)
+        elif isinstance(view, SimilarityView) and self.kind == "similarity":
+            self._show_similarity(view)
+
+    def _show_memory(self, view: MemoryView) -> None:
+        labels = [view.names[int(c)] for c in view.labels]
+        write, read = view.write, view.read
+        if view.query_read is not None:
+            labels += ["query"] * len(view.query_read)
+            write = np.vstack([write, np.zeros_like(view.query_read)])  # a query writes nothing
+            read = np.vstack([read, view.query_read])
+        for plot, image, shown in (
+            (self._write_plot, self._write, write),
+            (self._read_plot, self._read, read),
+        ):
+            image.setImage(shown, levels=(0.0, max(float(shown.max()), 1e-6)))
+            plot.setXRange(0, shown.shape[1], padding=0)
+            plot.setYRange(0, shown.shape[0], padding=0)
+        every = max(1, -(-len(labels) // MAX_ROW_LABELS))
+        ticks = [(i + 0.5, name) for i, name in enumerate(labels) if i % every == 0]
+        self._write_plot.getAxis("left").setTicks([ticks])
+
+    def _show_similarity(self, view: SimilarityView) -> None:
+        n = len(view.labels)
+        sims = np.zeros(n) if view.similarity is None else view.similarity[0]
+        brushes = [pg.mkBrush(class_colour(int(c))) for c in view.labels]
+        self._bars.setOpts(x=np.arange(n), height=sims, brushes=brushes or None)
+        centres = {}
+        for i, c in enumerate(view.labels):
+            centres.setdefault(int(c), []).append(i)
+        ticks = [(float(np.mean(idx)), view.names[c]) for c, idx in sorted(centres.items())]
+        self._bar_plot.getAxis("bottom").setTicks([ticks])
+        self._bar_plot.setXRange(-0.6, max(n, 2) - 0.4, padding=0)

@@ -1,0 +1,105 @@
+"""The model-based learners in the window: each has its own live view (issue 12), computed on
+the model thread and shown in its own tab; the other learners have none."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from gui_helpers import draw, make_window
+from test_window import SHAPES, adapted, teach
+
+from core.algorithms import build_learner
+from core.checkpoint import save_checkpoint
+from metagui.learner_views import MemoryView, SimilarityView
+
+
+def checkpoint(tmp_path, algorithm: str, **config):
+    torch.manual_seed(0)
+    path = tmp_path / f"{algorithm}.pt"
+    save_checkpoint(path, build_learner(algorithm, config), {"split": "vinyals"})
+    return path
+
+
+def draw_query(qtbot, window, shape="cross"):
+    with qtbot.waitSignal(window.learner.viewed, timeout=10_000) as blocker:
+        for stroke in SHAPES[shape]:
+            draw(qtbot, window.query_canvas, stroke)
+    return blocker.args[0]
+
+
+def test_mann_shows_its_memory_while_the_support_is_fed(qtbot, tmp_path):
+    window = make_window(qtbot, checkpoint(tmp_path, "mann", slots=16, controller=32))
+    try:
+        tabs = window.model_tabs
+        assert tabs.isTabVisible(tabs.indexOf(window.learner_view))
+        assert tabs.currentWidget() is window.learner_view
+        assert "Memory" in tabs.tabText(tabs.currentIndex())
+        views = []
+        window.learner.viewed.connect(views.append)
+        adapted(qtbot, window, lambda: teach(qtbot, window, per_class=2))
+        qtbot.waitUntil(lambda: bool(views), timeout=5_000)
+        view = views[-1]
+        assert isinstance(view, MemoryView)
+        n_support, heads = 6, window.checkpoint.learner.config.heads
+        assert view.write.shape == view.read.shape == (n_support, 16)
+        # every head reads a distribution over the slots; it writes between its previous read
+        # (sum 1) and the ``heads`` least used slots (sum ``heads``), as in Santoro et al.
+        np.testing.assert_allclose(view.read.sum(1), heads, rtol=1e-4)
+        assert (view.write.sum(1) > heads - 1e-3).all()
+        assert (view.write.sum(1) < heads * heads + 1e-3).all()
+        # the rows are the support images in the order fed: each class twice
+        assert sorted(view.labels.tolist()) == [0, 0, 1, 1, 2, 2]
+        assert view.query_read is None
+        view = draw_query(qtbot, window)
+        assert view.query_read.shape == (1, 16)
+        shown = window.learner_view._read.image
+        assert shown.shape == (n_support + 1, 16)  # the query's read is the last row
+        np.testing.assert_allclose(shown[-1], view.query_read[0])
+        ticks = window.learner_view._write_plot.getAxis("left")._tickLevels[0]
+        assert [t[1] for t in ticks][-1] == "query"
+    finally:
+        window.close()
+
+
+def test_siamese_shows_the_similarity_to_each_support_image(qtbot, tmp_path):
+    window = make_window(qtbot, checkpoint(tmp_path, "siamese", features=32))
+    try:
+        assert window.model_tabs.currentWidget() is window.learner_view
+        adapted(qtbot, window, lambda: teach(qtbot, window, per_class=2))
+        view = draw_query(qtbot, window)
+        assert isinstance(view, SimilarityView)
+        assert view.similarity.shape == (1, 6)
+        assert ((view.similarity >= 0) & (view.similarity <= 1)).all()
+        # the bars are these similarities, and the winner is the class of the largest one
+        bars = window.learner_view._bars.opts["height"]
+        np.testing.assert_allclose(bars, view.similarity[0])
+        qtbot.waitUntil(lambda: window._current_probs() is not None, timeout=5_000)
+        winner = window._winner()
+        assert view.labels[int(np.argmax(view.similarity[0]))] == winner
+    finally:
+        window.close()
+
+
+@pytest.mark.parametrize("algorithm", ["protonet", "metalstm", "metanet"])
+def test_other_learners_have_no_extra_tab(qtbot, tmp_path, algorithm):
+    window = make_window(qtbot, checkpoint(tmp_path, algorithm))
+    try:
+        tabs = window.model_tabs
+        assert not tabs.isTabVisible(tabs.indexOf(window.learner_view))
+        assert tabs.currentWidget() is not window.learner_view
+    finally:
+        window.close()
+
+
+def test_switching_from_mann_to_protonet_hides_the_memory(qtbot, tmp_path):
+    window = make_window(qtbot, checkpoint(tmp_path, "mann", slots=16, controller=32))
+    try:
+        other = checkpoint(tmp_path, "protonet")
+        with qtbot.waitSignal(window.learner.loaded, timeout=10_000):
+            window.learner.load(other, window.device)
+        tabs = window.model_tabs
+        assert not tabs.isTabVisible(tabs.indexOf(window.learner_view))
+        assert window.learner_view.kind == ""
+    finally:
+        window.close()

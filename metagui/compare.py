@@ -8,7 +8,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 
-from metagui.controller import LearnerController, Loaded, Predicted, Problem, ProblemCode, Query
+from metagui.controller import (
+    LearnerController,
+    Loaded,
+    Predicted,
+    Problem,
+    ProblemCode,
+    Query,
+    Stepped,
+)
 
 
 class CompareBinding(QObject):
@@ -20,6 +28,8 @@ class CompareBinding(QObject):
         second.loaded.connect(self._loaded)
         second.predicted.connect(self._predicted)
         second.problem.connect(self._problem)
+        second.stepped.connect(self._stepped)
+        self._curve: tuple[list[int], list[float]] = ([], [])
 
     @property
     def checkpoint(self):
@@ -41,6 +51,23 @@ class CompareBinding(QObject):
     def _opened(self) -> None:
         if self.window.result_tabs.currentWidget() is self.panel:
             self._both_again()
+        else:
+            self._show_curve(([], []))
+
+    def _stepped(self, step: Stepped) -> None:
+        """B's inner-loop losses, drawn dashed on the main loss plot (learned optimiser against
+        plain SGD, say) while the compare tab is open."""
+        if step.step == 0:
+            self._curve = ([], [])
+        self._curve[0].append(step.step)
+        self._curve[1].append(step.loss)
+        last = step.step == step.total_steps
+        if self.wanted() and (last or step.step % 10 == 0):  # a few redraws, not one per step
+            self._show_curve(self._curve)
+
+    def _show_curve(self, curve: tuple[list[int], list[float]]) -> None:
+        learner = self.second.checkpoint.learner if self.second.checkpoint else None
+        self.window.loss_plot.set_compare(*curve, learner.name if learner else "")
 
     def _both_again(self) -> None:
         """Adapt both now, so that their timings compare."""
@@ -51,6 +78,7 @@ class CompareBinding(QObject):
     def choose(self, path: Path | None) -> None:
         if path is None:
             self.second.unload()
+            self._show_curve(([], []))
             self.panel.b.title.setText("second learner: none")
             self.panel.b.show_text("Choose a checkpoint above to compare.")
             self.panel.update_verdict()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGraphicsItem
 
@@ -24,6 +24,8 @@ KEPT_CURVES = 8
 LATEST_COLOUR = "#d62728"
 LATEST_PEN = pg.mkPen(LATEST_COLOUR, width=3)
 OLD_PEN = pg.mkPen(QColor(120, 130, 140, 200), width=1.5)
+COMPARE_COLOUR = "#1f77b4"
+COMPARE_PEN = pg.mkPen(COMPARE_COLOUR, width=2.5, style=Qt.PenStyle.DashLine)
 
 
 class LossPlot(pg.PlotWidget):
@@ -66,6 +68,14 @@ class LossPlot(pg.PlotWidget):
         self._summary = pg.TextItem("", anchor=(1, 0), color="#222222")
         self._summary.setZValue(20)
         self.addItem(self._summary, ignoreBounds=True)
+        # compare mode: the second learner's latest curve (e.g. Meta-LSTM against MAML's SGD)
+        self._compare = pg.PlotDataItem([], [], pen=COMPARE_PEN, antialias=True)
+        self._compare.setZValue(9)
+        self._compare_latest: tuple[np.ndarray, np.ndarray] = (np.array([]), np.array([]))
+        self.addItem(self._compare, ignoreBounds=True)
+        self._compare_label = pg.TextItem("", anchor=(1, 1), color=COMPARE_COLOUR)
+        self._compare_label.setZValue(20)
+        self.addItem(self._compare_label, ignoreBounds=True)
         self._set_ranges(10, (-2, 1))
 
     def begin(self, total_steps: int = 0) -> None:
@@ -135,6 +145,26 @@ class LossPlot(pg.PlotWidget):
             self.setYRange(decades[0], decades[1], padding=0.02)  # log10 units
         if self._decades is not None:
             self._summary.setPos(self._x_max, self._decades[1])
+
+    def set_compare(self, steps: Sequence[int], losses: Sequence[float], name: str = "") -> None:
+        """The compared learner's latest curve (dashed, blue), labelled ``name``; empty hides
+        it. It widens the ranges like the main curve does."""
+        shown = np.maximum(np.asarray(losses, dtype=float), LOSS_FLOOR)
+        steps = np.asarray(steps)
+        self._compare.setData(steps, shown)
+        self._compare_latest = (steps, shown)
+        self._compare_label.setText(f"- - B: {name}" if len(shown) else "")
+        if len(shown):
+            low = int(np.floor(np.log10(shown.min())))
+            high = max(int(np.ceil(np.log10(shown.max()))), low + 1)
+            if self._decades is not None:
+                low, high = min(low, self._decades[0]), max(high, self._decades[1])
+            self._set_ranges(max(self._x_max, int(steps.max())), (low, high))
+            self._compare_label.setPos(self._x_max, self._decades[0])
+
+    def compare_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """Steps and losses (floored, not log-transformed) of the compared learner's curve."""
+        return self._compare_latest
 
     def latest_data(self) -> tuple[np.ndarray, np.ndarray]:
         """Steps and losses of the latest curve, as given (not log-transformed)."""

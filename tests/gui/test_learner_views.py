@@ -103,3 +103,26 @@ def test_switching_from_mann_to_protonet_hides_the_memory(qtbot, tmp_path):
         assert window.learner_view.kind == ""
     finally:
         window.close()
+
+
+def test_compare_sets_the_learned_optimiser_beside_plain_sgd(qtbot, tmp_path):
+    """Meta-LSTM in A, MAML (plain SGD) in B: both inner-loop curves on the loss plot."""
+    window = make_window(qtbot, checkpoint(tmp_path, "metalstm", hidden=8, adapt_steps=4))
+    try:
+        second = checkpoint(tmp_path, "maml", hidden=8, adapt_steps=6)
+        panel = window.compare_panel
+        panel.add_checkpoint(second)
+        window.result_tabs.setCurrentWidget(panel)
+        with qtbot.waitSignal(window.second.loaded, timeout=10_000):
+            panel.choice.setCurrentIndex(panel.index_of(second))
+        with qtbot.waitSignal(window.second.adapted, timeout=20_000):
+            teach(qtbot, window)
+        qtbot.waitUntil(lambda: len(window.loss_plot.compare_data()[0]) == 7, timeout=5_000)
+        qtbot.waitUntil(lambda: len(window.loss_plot.latest_data()[0]) == 5, timeout=5_000)
+        steps, losses = window.loss_plot.compare_data()
+        assert list(steps) == list(range(7)) and (losses > 0).all()
+        assert "maml" in window.loss_plot._compare_label.toPlainText()
+        window.result_tabs.setCurrentWidget(window.bars)  # compare off: B's curve goes
+        assert len(window.loss_plot.compare_data()[0]) == 0
+    finally:
+        window.close()

@@ -15,6 +15,7 @@ from core.data.augment import Affine, augment_episode
 from core.data.episodes import Episode
 from core.data.splits import load_split
 from core.data.step_episodes import episode_generator
+from core.training import config
 from core.training.presets import PRESETS, expand
 
 
@@ -85,3 +86,14 @@ def test_larger_inputs_train_end_to_end(tiny_root, tmp_path):
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt.preprocess.size == 56 and ckpt.learner.config.input_size == 56
     assert ckpt.metadata["train_config"]["augment"] == "affine"
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_a_valid_command_line(name):
+    """Each shipped recipe parses with its algorithm's own flags and passes the config checks."""
+    words = expand(["--preset", name])
+    algorithm = words[words.index("--algorithm") + 1]
+    args = config.build_parser(algorithm).parse_args(words)
+    fields = {f.name for f in dataclasses.fields(config.TrainConfig)}
+    train_config = config.TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    assert config.problem(train_config) is None

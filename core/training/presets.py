@@ -35,6 +35,18 @@ PRESETS: dict[str, str] = {
     "reptile-vinyals": "--algorithm reptile --ways 5 --shots 5 --queries 5 --meta-batch 5 "
     "--inner-steps 5 --inner-batch 10 --inner-lr 0.001 --adapt-steps 50 --optimizer sgd --lr 1 "
     "--lr-schedule linear --episodes 12000 --val-ways 5 --val-every 1000 --val-episodes 100",
+    # issue 12's learners (docs/model-based-learners.md); metanet/metalstm on the Vinyals
+    # split, mann and siamese on Lake's 30 background alphabets (their papers' protocols)
+    "metanet-vinyals": "--algorithm metanet --ways 20 --shots 1 --queries 5 --episodes 20000 "
+    "--lr 1e-3 --lr-step 3000 --val-every 500 --val-episodes 200",
+    "metalstm-vinyals": "--algorithm metalstm --hidden 32 --ways 5 --shots 1 --queries 15 "
+    "--episodes 20000 --lr 1e-3 --lr-step 5000 --val-ways 5 --val-every 250 --val-episodes 100",
+    "mann-lake": "--algorithm mann --split lake --train-subset train --val-subset val --ways 5 "
+    "--shots 1 --queries 9 --meta-batch 4 --episodes 20000 --lr 1e-3 --lr-step 8000 "
+    "--val-ways 5 --val-shots 1 --val-queries 9 --val-every 500 --val-episodes 100",
+    "siamese-lake": "--algorithm siamese --split lake --train-subset train --val-subset val "
+    "--ways 20 --shots 2 --queries 3 --meta-batch 4 --episodes 9000 --val-every 500 "
+    "--val-episodes 200",
 }
 
 

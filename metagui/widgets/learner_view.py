@@ -16,14 +16,15 @@ CAPTIONS = {
         "The memory at work: each row is one support image fed to the network (in the order "
         "fed, its class on the left), the last row the query. Left: where it wrote (least "
         "recently used slots); right: where it read. A query reading the slots a class was "
-        "written to is recognised as that class."
+        "written to is recognised as that class. (Shown once every class has an example.)"
     ),
     "similarity": (
         "p(same character) of the query with each support image (bars coloured by class). The "
-        "class of the most similar support image wins."
+        "class of the most similar support image wins. (Shown once there is a query.)"
     ),
 }
 MAX_ROW_LABELS = 24
+STRIP = 10  # slots' width of the class-colour strip left of the heatmaps
 
 
 class LearnerViewPanel(QWidget):
@@ -52,6 +53,7 @@ class LearnerViewPanel(QWidget):
             return
         self.kind, self.current = kind, None
         self.graphics.clear()
+        self.graphics.hide()  # until the first view: empty axes would say nothing
         self.caption.setText(CAPTIONS.get(kind, ""))
         self._write_plot = self._read_plot = self._bar_plot = None
         if kind == "memory":
@@ -59,6 +61,14 @@ class LearnerViewPanel(QWidget):
             self._read_plot, self._read = self._heatmap("read", "memory slot")
             self._read_plot.setYLink(self._write_plot)
             self._read_plot.hideAxis("left")
+            self._strip = pg.ImageItem(axisOrder="row-major")  # each row's class colour
+            self._write_plot.addItem(self._strip)
+            self._query_lines = []
+            for plot in (self._write_plot, self._read_plot):  # the query rows' border
+                line = pg.InfiniteLine(angle=0, pen=pg.mkPen("w", width=2))
+                line.hide()
+                plot.addItem(line)
+                self._query_lines.append(line)
         elif kind == "similarity":
             plot = self.graphics.addPlot(title="p(same) to each support image")
             plot.setMouseEnabled(x=False, y=False)
@@ -82,6 +92,7 @@ class LearnerViewPanel(QWidget):
 
     def show_view(self, view: LearnerView) -> None:
         self.current = view
+        self.graphics.show()
         if isinstance(view, MemoryView) and self.kind == "memory":
             self._show_memory(view)
         elif isinstance(view, SimilarityView) and self.kind == "similarity":
@@ -89,8 +100,13 @@ class LearnerViewPanel(QWidget):
 
     def _show_memory(self, view: MemoryView) -> None:
         labels = [view.names[int(c)] for c in view.labels]
+        colours = [class_colour(int(c)).getRgb() for c in view.labels]
         write, read = view.write, view.read
+        for line in self._query_lines:
+            line.setVisible(view.query_read is not None)
+            line.setValue(len(labels))
         if view.query_read is not None:
+            colours += [(0, 0, 0, 255)] * len(view.query_read)
             labels += ["query"] * len(view.query_read)
             write = np.vstack([write, np.zeros_like(view.query_read)])  # a query writes nothing
             read = np.vstack([read, view.query_read])
@@ -99,10 +115,14 @@ class LearnerViewPanel(QWidget):
             (self._read_plot, self._read, read),
         ):
             image.setImage(shown, levels=(0.0, max(float(shown.max()), 1e-6)))
-            plot.setXRange(0, shown.shape[1], padding=0)
+            plot.setXRange(-STRIP, shown.shape[1], padding=0)
             plot.setYRange(0, shown.shape[0], padding=0)
+        strip = np.asarray(colours, dtype=np.uint8)[:, None, :]
+        self._strip.setImage(strip, levels=None)
+        self._strip.setRect(-STRIP, 0, STRIP * 0.8, len(colours))
         every = max(1, -(-len(labels) // MAX_ROW_LABELS))
-        ticks = [(i + 0.5, name) for i, name in enumerate(labels) if i % every == 0]
+        last = len(labels) - 1  # the query row (or the last support image) is always named
+        ticks = [(i + 0.5, n) for i, n in enumerate(labels) if i % every == 0 or i == last]
         self._write_plot.getAxis("left").setTicks([ticks])
 
     def _show_similarity(self, view: SimilarityView) -> None:
@@ -113,6 +133,14 @@ class LearnerViewPanel(QWidget):
         centres = {}
         for i, c in enumerate(view.labels):
             centres.setdefault(int(c), []).append(i)
-        ticks = [(float(np.mean(idx)), view.names[c]) for c, idx in sorted(centres.items())]
+        chars = max(3, int(self._bar_plot.vb.width() / max(len(centres), 1) / 7.5))
+        ticks = [
+            (float(np.mean(idx)), short(view.names[c], chars)) for c, idx in sorted(centres.items())
+        ]
         self._bar_plot.getAxis("bottom").setTicks([ticks])
         self._bar_plot.setXRange(-0.6, max(n, 2) - 0.4, padding=0)
+
+
+def short(name: str, limit: int) -> str:
+    """``name`` cut to ``limit`` characters (an ellipsis marks the cut)."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"

@@ -28,6 +28,7 @@ from core.data.spec import PreprocessSpec
 from core.training import distributed
 from core.training.config import TrainConfig, build_parser, explicit_flags, problem
 from core.training.distributed import DistContext
+from core.training.init_backbone import init_backbone
 from core.training.loop import run
 from core.training.presets import expand
 from core.training.resume import merge, read_run
@@ -107,6 +108,9 @@ def _train(args, explicit: set[str], argv: list[str], device, ctx: DistContext |
             spec = PreprocessSpec.from_metadata(saved.metadata)
         torch.manual_seed(config.seed)  # weight initialisation
         learner = build_learner(config.algorithm, algo_config)
+        inherited = ()
+        if config.init_backbone and saved is None:  # a resumed run has its own weights
+            inherited = init_backbone(learner, config.init_backbone)
         split = config.split if config.dataset == "omniglot" else None
         train_set = load_dataset(config.dataset, root, config.train_subset, spec, split=split)
         val_set = load_dataset(config.dataset, root, config.val_subset, spec, split=split)
@@ -135,7 +139,7 @@ def _train(args, explicit: set[str], argv: list[str], device, ctx: DistContext |
         "train_config": dataclasses.asdict(config),
         "split": train_set.split,
         "subset": config.train_subset,
-        "train_characters": sorted(train_set.characters),
+        "train_characters": sorted(set(train_set.characters) | set(inherited)),
         "core_version": __version__,
         "world_size": 1 if ctx is None else ctx.world,
     }

@@ -77,6 +77,13 @@ class TrainConfig:
             "choices": tuple(AUGMENTATIONS),
         },
     )
+    init_backbone: str = field(
+        default="",
+        metadata={
+            "help": "start the backbone from this checkpoint's backbone (same architecture and "
+            "input); its training classes count as this run's (evaluation's overlap check)",
+        },
+    )
 
     def __post_init__(self) -> None:
         # runs saved before --dataset existed were Omniglot runs

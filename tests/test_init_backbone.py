@@ -1,0 +1,58 @@
+"""``core.train --init-backbone``: a run's backbone starts from another checkpoint's."""
+
+from __future__ import annotations
+
+import torch
+from test_cli import TINY_TRAIN
+
+from core import train
+from core.algorithms import build_learner
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.training.init_backbone import init_backbone
+
+
+def _source(tmp_path, algorithm="protonet", **config):
+    torch.manual_seed(3)
+    path = tmp_path / f"{algorithm}-source.pt"
+    learner = build_learner(algorithm, config)
+    save_checkpoint(path, learner, {"train_characters": ["Greek/character01"]})
+    return path, learner
+
+
+def test_copies_the_backbone_exactly_and_returns_the_sources_classes(tmp_path):
+    path, source = _source(tmp_path)
+    torch.manual_seed(4)
+    target = build_learner("mann", {"slots": 8, "controller": 16})
+    assert not torch.equal(target.backbone.encoder[0][0].weight, source.backbone.encoder[0][0].weight)
+    assert init_backbone(target, path) == ("Greek/character01",)
+    for (k, a), (_, b) in zip(
+        source.backbone.state_dict().items(), target.backbone.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), k
+
+
+def test_a_run_records_the_sources_classes_and_refuses_mismatches(tiny_root, tmp_path, capsys):
+    path, _ = _source(tmp_path)
+    out = tmp_path / "run"
+    args = ["--algorithm", "siamese", "--data-root", str(tiny_root), "--out", str(out)]
+    args += [*TINY_TRAIN, "--episodes", "2", "--init-backbone", str(path)]
+    assert train.main(args) == 0
+    meta = load_checkpoint(out / "last.pt").metadata
+    assert "Greek/character01" in meta["train_characters"]
+    assert meta["train_config"]["init_backbone"] == str(path)
+    assert len(meta["train_characters"]) > 1  # the run's own classes too
+    # a resumed run keeps its own weights (no second copy), and runs
+    assert train.main(["--resume", "--out", str(out), "--episodes", "3"]) == 0
+    capsys.readouterr()
+    wide, _ = _source(tmp_path, "matching", hidden=32)
+    bad = [*args[:-1], str(wide)]
+    bad[bad.index(str(out))] = str(tmp_path / "bad")
+    assert train.main(bad) == 2
+    err = capsys.readouterr().err.strip()
+    assert "differs from this run's conv4 (hidden 64" in err and len(err.splitlines()) == 1
+    relation, _ = _source(tmp_path, "relation")
+    assert train.main([*args[:-1], str(relation)]) == 2
+    assert "relation has no backbone to copy" in capsys.readouterr().err
+    missing = [*args[:-1], str(tmp_path / "nope.pt")]
+    assert train.main(missing) == 2
+    assert "no such checkpoint file" in capsys.readouterr().err

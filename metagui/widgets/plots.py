@@ -152,7 +152,9 @@ NAME_SHARE = 0.55
 BAR_HEIGHT = 0.72
 #: Largest row height, in smallest row heights (a 3-way task does not get giant bars).
 MAX_ROW_SHARE = 2.5
-OTHERS_COLOUR = QColor("#9a9a9a")
+OTHERS_COLOUR = QColor("#c8c8c8")
+#: Shortest bar drawn, in pixels: even a class at 0 % shows its colour.
+MIN_BAR_PX = 3
 
 
 class _Note(pg.LabelItem):
@@ -188,7 +190,7 @@ class ProbabilityPlot(pg.PlotWidget):
 
     updated = Signal()
 
-    def __init__(self, parent=None, title: str | None = "Query: class probabilities") -> None:
+    def __init__(self, parent=None, title: str | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("probabilityPlot")
         self.setAccessibleName("Query class probabilities")
@@ -216,6 +218,7 @@ class ProbabilityPlot(pg.PlotWidget):
         self._value_px = metrics.horizontalAdvance("100%") + 10
         self._gap_px = 6
         self._gap = 0.02  # the gap in view units
+        self._min_bar = 0.01  # MIN_BAR_PX in view units
         self.name_px = 0  # width the names may take (text only)
         self._capacity = 0  # rows that fit the plot's height (0: not laid out yet)
         self._range: tuple | None = None
@@ -261,6 +264,7 @@ class ProbabilityPlot(pg.PlotWidget):
             self._range = view
             self._view.setRange(xRange=view[0], yRange=view[1], padding=0)
             self._gap = self._gap_px / bar_px
+            self._min_bar = MIN_BAR_PX / bar_px
             changed = True
         return changed
 
@@ -322,7 +326,7 @@ class ProbabilityPlot(pg.PlotWidget):
         widths, brushes, pens = [], [], []
         for r, row in enumerate(self.rows):
             value = float(probs[list(row)].sum())
-            widths.append(min(value, 1.0))
+            widths.append(max(min(value, 1.0), self._min_bar))
             if len(row) > 1:
                 label, colour = f"{len(row)} others", QColor(OTHERS_COLOUR)
             else:
@@ -340,7 +344,7 @@ class ProbabilityPlot(pg.PlotWidget):
             self._set(
                 shown, _percent(value) if ranked else "", winner, self.row_font, self.winner_font
             )
-            shown.setPos(min(value, 1.0) + self._gap, r)
+            shown.setPos(widths[-1] + self._gap, r)
             shown.setVisible(ranked)
         for items in (self.name_items, self.value_items):
             for item in items[len(self.rows) :]:

@@ -225,10 +225,7 @@ class MainWindow(WindowLayout, FileActions, ClassActions, ResultsView):
         self.settings.select_checkpoint(loaded.path)
         self.compare_panel.add_checkpoint(loaded.path)
         self.compare.title_a()
-        steps, lr = learner.adapt_defaults()
-        applies = learner.capabilities.adapt_steps
-        note = f"{learner.name} adapts without gradient steps: steps and learning rate do not apply"
-        self.settings.set_defaults(steps, lr, applies, note)
+        self.settings.show_learner(learner)
         self._hyper.cancel()
         self.learner.set_overrides(*self.settings.overrides())
         metric = self.learner.has_map()

@@ -147,7 +147,7 @@ class WindowLayout(QMainWindow):
 
         self.status_message = QLabel()
         self.progress = named(QProgressBar(), "progressBar", "Progress of long work")
-        self.progress.setMaximumWidth(220)
+        self.progress.setMaximumWidth(380)  # "decoding Omniglot background: 5,000 / 19,280 images"
         self.progress.setTextVisible(True)
         self.progress.hide()
         self.status_device = QLabel()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsItem
 
 from metagui.widgets.images import class_colour
@@ -153,6 +153,8 @@ BAR_HEIGHT = 0.72
 #: Largest row height, in smallest row heights (a 3-way task does not get giant bars).
 MAX_ROW_SHARE = 2.5
 OTHERS_COLOUR = QColor("#c8c8c8")
+WINNER_PEN = pg.mkPen("#111111", width=1.5)
+NO_PEN = pg.mkPen(None)
 #: Shortest bar drawn, in pixels: even a class at 0 % shows its colour.
 MIN_BAR_PX = 3
 
@@ -223,6 +225,7 @@ class ProbabilityPlot(pg.PlotWidget):
         self._capacity = 0  # rows that fit the plot's height (0: not laid out yet)
         self._range: tuple | None = None
         self._elided: dict[str, str] = {}
+        self._brushes: dict[tuple[int, bool], QBrush] = {}
         self._bars = pg.BarGraphItem(x0=[], y=[], width=[], height=BAR_HEIGHT, brushes=[])
         self.addItem(self._bars)
         self.name_items: list[pg.TextItem] = []
@@ -327,18 +330,15 @@ class ProbabilityPlot(pg.PlotWidget):
         for r, row in enumerate(self.rows):
             value = float(probs[list(row)].sum())
             widths.append(max(min(value, 1.0), self._min_bar))
-            if len(row) > 1:
-                label, colour = f"{len(row)} others", QColor(OTHERS_COLOUR)
-            else:
-                label, colour = self.shown_name(names[row[0]]), class_colour(row[0])
+            others = len(row) > 1
+            label = f"{len(row)} others" if others else self.shown_name(names[row[0]])
             winner = ranked and r == 0
-            if not winner:
-                colour.setAlpha(150)
-            brushes.append(pg.mkBrush(colour))
-            pens.append(pg.mkPen("#111111", width=1.5) if winner else pg.mkPen(None))
+            brushes.append(self._brush(-1 if others else row[0], winner))
+            pens.append(WINNER_PEN if winner else NO_PEN)
             name = self._text(self.name_items, r, (1.0, 0.5))
             self._set(name, label, winner, self.row_font, self.winner_font)
-            name.setPos(-self._gap, r)
+            if name.pos().x() != -self._gap:
+                name.setPos(-self._gap, r)
             name.setVisible(True)
             shown = self._text(self.value_items, r, (0.0, 0.5))
             self._set(
@@ -360,6 +360,17 @@ class ProbabilityPlot(pg.PlotWidget):
         )
         self.setToolTip(self._tooltip(order, ranked))
         self.updated.emit()
+
+    def _brush(self, index: int, winner: bool) -> QBrush:
+        """Class ``index``'s colour (-1: the "others" row), opaque for the winner (cached)."""
+        key = (index, winner)
+        brush = self._brushes.get(key)
+        if brush is None:
+            colour = QColor(OTHERS_COLOUR) if index < 0 else class_colour(index)
+            if not winner:
+                colour.setAlpha(150)
+            brush = self._brushes[key] = pg.mkBrush(colour)
+        return brush
 
     def _tooltip(self, order: np.ndarray, ranked: bool) -> str:
         lines = [

@@ -173,7 +173,6 @@ def test_probability_updates_touch_neither_the_axes_nor_the_view_range(qtbot, mo
     for side in ("left", "bottom"):
         axis = plot.getAxis(side)
         monkeypatch.setattr(axis, "setTicks", lambda *a, **k: calls.append("setTicks"))
-        monkeypatch.setattr(axis, "picture", None, raising=False)
     first = plot.shown_rows()
     for seed in range(2, 6):  # new probabilities, re-ranked rows
         plot.show_probs(probabilities(20, seed=seed), NAMES_20)

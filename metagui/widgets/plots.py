@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsItem
 
+from metagui.jobs import ROTATION_NOTE
 from metagui.widgets.images import class_colour
 
 pg.setConfigOptions(antialias=False, background="w", foreground="#333333")
@@ -144,8 +145,6 @@ class LossPlot(pg.PlotWidget):
         return len(self._order)
 
 
-#: Text of the legend shown under the bars when a class name carries a rotation suffix.
-ROTATION_NOTE = "↻90°, ↻180°, ↻270°: the character rotated by that angle, a class of its own"
 #: Share of the plot's width the class names may take before they are elided in the middle.
 NAME_SHARE = 0.55
 #: Height of a bar as a share of its row.

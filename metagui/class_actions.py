@@ -8,7 +8,6 @@ from PySide6.QtWidgets import QFileDialog
 from metagui import jobs
 from metagui.background import Decoding, FilesRead
 from metagui.checkpoints import data_status
-from metagui.jobs import ROTATION_NOTE
 from metagui.session import Example, TaskClass
 from metagui.widgets.images import class_colour
 
@@ -212,11 +211,16 @@ class ClassActions:
         query = Example(task.query, f"Omniglot {truth_name}")
         self.set_query_images([query], [f"unseen drawing of {truth_name}"])
         self._truth = task.query_label
-        rotated = f" ({ROTATION_NOTE})" if any("↻" in n for n in task.class_names) else ""
-        self.status_message.setText(
-            f"Sampled a {len(classes)}-way {task.shots}-shot task from the {task.split} test "
-            f"classes; the query is another person's drawing of one of them{rotated}."
+        rotated = (
+            " (↻90°: rotated by 90°, a class of its own)"
+            if any("↻" in n for n in task.class_names)
+            else ""
         )
+        text = (
+            f"Sampled a {len(classes)}-way {task.shots}-shot task from the {task.split} test "
+            f"classes{rotated}; the query is another person's drawing of one of them."
+        )
+        self.status_message.setText(text)
         self._mark_dirty()
 
     def restore_classes(self) -> None:

@@ -146,7 +146,7 @@ class LossPlot(pg.PlotWidget):
 
 
 #: Share of the plot's width the class names may take before they are elided in the middle.
-NAME_SHARE = 0.55
+NAME_SHARE = 0.6
 #: Height of a bar as a share of its row.
 BAR_HEIGHT = 0.72
 #: Largest row height, in smallest row heights (a 3-way task does not get giant bars).
@@ -223,7 +223,7 @@ class ProbabilityPlot(pg.PlotWidget):
         self.name_px = 0  # width the names may take (text only)
         self._capacity = 0  # rows that fit the plot's height (0: not laid out yet)
         self._range: tuple | None = None
-        self._elided: dict[str, str] = {}
+        self._elided: dict[tuple[str, bool], str] = {}
         self._brushes: dict[tuple[int, bool], QBrush] = {}
         self._bars = pg.BarGraphItem(x0=[], y=[], width=[], height=BAR_HEIGHT, brushes=[])
         self.addItem(self._bars)
@@ -250,7 +250,7 @@ class ProbabilityPlot(pg.PlotWidget):
         if width < 10 or height < 10:
             return False
         capacity = max(2, int(height // self.row_px))
-        metrics = QFontMetrics(self.winner_font)
+        metrics = QFontMetrics(self.row_font)  # the winner's bold name may be elided alone
         texts = [*self.names, f"{len(self.names)} others"]
         widest = max(metrics.horizontalAdvance(t) for t in texts) + 2 * self._gap_px
         name_px = int(min(widest, width * NAME_SHARE))
@@ -275,17 +275,17 @@ class ProbabilityPlot(pg.PlotWidget):
         self._note.setVisible(rotated)
         self._note.setMaximumHeight(10_000 if rotated else 0)
 
-    def shown_name(self, name: str) -> str:
-        """``name`` as the row shows it: whole, or elided in the middle to fit the column."""
-        shown = self._elided.get(name)
+    def shown_name(self, name: str, winner: bool = False) -> str:
+        """``name`` as a row shows it (the winner's in bold): whole, or elided in the middle to
+        fit the column."""
+        shown = self._elided.get((name, winner))
         if shown is None:
             available = self.name_px - 2 * self._gap_px
-            metrics = QFontMetrics(self.winner_font)
+            metrics = QFontMetrics(self.winner_font if winner else self.row_font)
             fits = not self.name_px or metrics.horizontalAdvance(name) <= available
-            shown = (
-                name if fits else metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, available)
-            )
-            self._elided[name] = shown
+            mode = Qt.TextElideMode.ElideMiddle
+            shown = name if fits else metrics.elidedText(name, mode, available)
+            self._elided[(name, winner)] = shown
         return shown
 
     # ---------------------------------------------------------------- rows
@@ -330,8 +330,8 @@ class ProbabilityPlot(pg.PlotWidget):
             value = float(probs[list(row)].sum())
             widths.append(max(min(value, 1.0), self._min_bar))
             others = len(row) > 1
-            label = f"{len(row)} others" if others else self.shown_name(names[row[0]])
             winner = ranked and r == 0
+            label = f"{len(row)} others" if others else self.shown_name(names[row[0]], winner)
             brushes.append(self._brush(-1 if others else row[0], winner))
             pens.append(WINNER_PEN if winner else NO_PEN)
             name = self._text(self.name_items, r, (1.0, 0.5))

@@ -218,7 +218,7 @@ class ClassActions:
         )
         text = (
             f"Sampled a {len(classes)}-way {task.shots}-shot task from the {task.split} test "
-            f"classes{rotated}; the query is another person's drawing of one of them."
+            f"classes{rotated}; query: another person's drawing of one of them."
         )
         self.status_message.setText(text)
         self._mark_dirty()

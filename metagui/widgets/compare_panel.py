@@ -25,7 +25,9 @@ class LearnerColumn(QWidget):
         self.title.setStyleSheet("font-weight: bold;")
         self.title.setWordWrap(True)
         self.bars = named(
-            ProbabilityPlot(title=None), f"compareBars{key}", f"Probabilities of learner {key}"
+            ProbabilityPlot(legend=False),  # narrow: the main tab and the tooltip explain "↻"
+            f"compareBars{key}",
+            f"Probabilities of learner {key}",
         )
         self.bars.setMinimumHeight(80)
         self.result = named(QLabel(), f"compareResult{key}", f"Prediction of learner {key}")

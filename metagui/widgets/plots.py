@@ -191,7 +191,9 @@ class ProbabilityPlot(pg.PlotWidget):
 
     updated = Signal()
 
-    def __init__(self, parent=None, title: str | None = None) -> None:
+    def __init__(self, parent=None, title: str | None = None, legend: bool = True) -> None:
+        """``legend``: a line under the bars explains the rotation suffix "↻90°" when a name
+        carries it (the tooltip always does)."""
         super().__init__(parent)
         self.setObjectName("probabilityPlot")
         self.setAccessibleName("Query class probabilities")
@@ -229,6 +231,7 @@ class ProbabilityPlot(pg.PlotWidget):
         self.addItem(self._bars)
         self.name_items: list[pg.TextItem] = []
         self.value_items: list[pg.TextItem] = []
+        self._legend = legend
         self._note = _Note("", size="8pt", color="#555555", justify="left")
         plot.layout.addItem(self._note, 4, 1)
         self._show_note(False)
@@ -271,6 +274,7 @@ class ProbabilityPlot(pg.PlotWidget):
         return changed
 
     def _show_note(self, rotated: bool) -> None:
+        rotated = rotated and self._legend
         self._note.setText(ROTATION_NOTE if rotated else "")
         self._note.setVisible(rotated)
         self._note.setMaximumHeight(10_000 if rotated else 0)

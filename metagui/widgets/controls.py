@@ -4,7 +4,7 @@ the message banner."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -17,6 +17,9 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    from core.algorithms.base import Learner
 
 OPEN_ITEM = "Open…"
 STEPS_TIP = "Gradient steps of the inner loop on the support set (0: none)"
@@ -132,7 +135,7 @@ class SettingsBar(QFrame):
         self.reset.clicked.connect(self.reset_adaptation)
         self._defaults: tuple[int, float | None] = (0, None)
 
-    def show_learner(self, learner) -> None:
+    def show_learner(self, learner: Learner) -> None:
         """Start the boxes at ``learner``'s meta-trained ``adapt_defaults()``, enabled as far as
         its ``capabilities`` say they apply (decided from the declared capabilities)."""
         steps, lr = learner.adapt_defaults()

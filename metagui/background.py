@@ -34,43 +34,77 @@ class FilesRead:
 
 @dataclass(frozen=True)
 class Decoding:
-    """The test classes are being decoded; ``seconds`` since it began."""
+    """The test classes are being decoded; ``seconds`` since it began. ``done`` of ``total``
+    images of the Omniglot set ``source`` ("background" or "evaluation") are decoded; ``total``
+    is 0 until the first image is (starting the process, or reading the cache)."""
 
     split: str
     seconds: float
+    source: str = ""
+    done: int = 0
+    total: int = 0
+
+
+#: The child process reports decoding progress at most this often (seconds).
+PROGRESS_INTERVAL_S = 0.1
 
 
 def _load_bank(root: str, split: str, conn) -> None:  # in the child process
+    """Send ("progress", set, done, total) messages while decoding, then ("bank", ClassBank)
+    or ("error", text)."""
+    last = 0.0
+
+    def progress(which: str, done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done == total or now - last >= PROGRESS_INTERVAL_S:
+            last = now
+            conn.send_bytes(pickle.dumps(("progress", which, done, total)))
+
     try:
-        found = load_split(Path(root), split, "test")
+        message = ("bank", load_split(Path(root), split, "test", progress=progress))
     except Exception as exc:  # sent back as the message of a ValueError
-        found = str(exc) or type(exc).__name__
+        message = ("error", str(exc) or type(exc).__name__)
     try:  # plain pickle: the tensors are copied, not shared through file descriptors
-        conn.send_bytes(pickle.dumps(found))
+        conn.send_bytes(pickle.dumps(message))
     finally:
         conn.close()
 
 
 def load_bank_cancellable(root: Path, split: str) -> Iterator[Decoding | ClassBank]:
-    """Decode ``split``'s test classes in a child process; yields Decoding every 0.1 s, then
-    the bank. Closing the generator (a cancelled job) terminates the child at once."""
+    """Decode ``split``'s test classes in a child process; yields a Decoding (with the
+    child's latest progress) every 0.1 s and on every progress message, then the bank.
+    Closing the generator (a cancelled job) terminates the child at once."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe(duplex=False)
     process = context.Process(target=_load_bank, args=(str(root), split, child), daemon=True)
     start = time.perf_counter()
     process.start()
     child.close()
+    source, done, total = "", 0, 0
     try:
-        while not parent.poll(0.1):
-            if not process.is_alive() and not parent.poll(0):
+        while True:
+            if not parent.poll(PROGRESS_INTERVAL_S):
+                if not process.is_alive() and not parent.poll(0):
+                    raise ValueError(
+                        f"reading the Omniglot data stopped (exit code {process.exitcode})"
+                    )
+                yield Decoding(split, time.perf_counter() - start, source, done, total)
+                continue
+            try:
+                kind, *payload = pickle.loads(parent.recv_bytes())  # from our own child
+            except EOFError:
                 raise ValueError(
                     f"reading the Omniglot data stopped (exit code {process.exitcode})"
-                )
-            yield Decoding(split, time.perf_counter() - start)
-        found = pickle.loads(parent.recv_bytes())  # from our own child process
-        if isinstance(found, str):
-            raise ValueError(found)
-        yield found
+                ) from None
+            if kind == "progress":
+                source, done, total = payload
+                yield Decoding(split, time.perf_counter() - start, source, done, total)
+            elif kind == "error":
+                raise ValueError(payload[0])
+            else:
+                yield payload[0]
+                return
     finally:
         if process.is_alive():
             process.terminate()

@@ -169,18 +169,32 @@ class ClassActions:
         return self.background.sample(root, self.split(), ways, shots)
 
     def _sampling(self, busy: bool) -> None:
-        self._update_sample_button(busy)
+        self._sampling_busy = busy
+        self._update_sample_button()
         self.progress.setVisible(busy)
         if busy:
             self.progress.setRange(0, 0)
             self.progress.setFormat("sampling a task…")
 
     def _decoding(self, record: Decoding) -> None:
-        self.progress.setFormat(f"decoding Omniglot… {record.seconds:.0f} s")
-        self.status_message.setText(
-            f"Decoding the Omniglot {record.split} test classes (the first time only, about "
-            "half a minute; cached afterwards)…"
+        """Progress of the first decoding: determinate once the child reports images."""
+        if record.total:
+            if self.progress.maximum() != record.total:
+                self.progress.setRange(0, record.total)
+            self.progress.setValue(record.done)
+            self.progress.setFormat(
+                f"decoding Omniglot {record.source}: {record.done:,} / {record.total:,} images"
+            )
+        else:  # starting the process, or reading the decoded cache
+            self.progress.setFormat(f"reading Omniglot… {record.seconds:.0f} s")
+        text = (
+            f"Decoding the Omniglot {record.split} test classes (the first time only; cached "
+            f"afterwards), {record.seconds:.0f} s so far…"
+            if record.total
+            else f"Reading the Omniglot {record.split} test classes…"
         )
+        if self.status_message.text() != text:
+            self.status_message.setText(text)
 
     def _task_sampled(self, task: jobs.SampledTask) -> None:
         classes = []
@@ -198,14 +212,15 @@ class ClassActions:
         self.set_query_images([query], [f"unseen drawing of {truth_name}"])
         self._truth = task.query_label
         rotated = (
-            " (“↻90°”: a character rotated, a class of its own)"
+            " (↻90°: rotated by 90°, a class of its own)"
             if any("↻" in n for n in task.class_names)
             else ""
         )
-        self.status_message.setText(
+        text = (
             f"Sampled a {len(classes)}-way {task.shots}-shot task from the {task.split} test "
-            f"classes{rotated}; the query is another person's drawing of one of them."
+            f"classes{rotated}; query: another person's drawing of one of them."
         )
+        self.status_message.setText(text)
         self._mark_dirty()
 
     def restore_classes(self) -> None:

@@ -221,6 +221,10 @@ class SampledTask:
     split: str
 
 
+#: What the rotation suffix of ``character_label`` means, for tooltips and legends.
+ROTATION_NOTE = "↻90°, ↻180°, ↻270°: the character rotated by that angle, a class of its own"
+
+
 def character_label(name: str) -> str:
     """``"Alphabet_(x)/character05/rot000"`` -> ``"Alphabet (x) 5"`` (rotation when not 0)."""
     parts = name.split("/")

@@ -70,6 +70,7 @@ class MainWindow(WindowLayout, FileActions, ClassActions, ResultsView):
         self._losses: tuple[list[int], list[float]] = ([], [])
         self._new_curve: int | None = None
         self._probs: Predicted | None = None  # shown in the bars
+        self._sampling_busy = False  # a task is being sampled (maybe decoding the data)
         self.shown_query_version = -1
         self._build()
         self.teach_canvas.setFocus()
@@ -226,10 +227,7 @@ class MainWindow(WindowLayout, FileActions, ClassActions, ResultsView):
         self.settings.select_checkpoint(loaded.path)
         self.compare_panel.add_checkpoint(loaded.path)
         self.compare.title_a()
-        steps, lr = learner.adapt_defaults()
-        applies = learner.capabilities.adapt_steps
-        note = f"{learner.name} adapts without gradient steps: steps and learning rate do not apply"
-        self.settings.set_defaults(steps, lr, applies, note)
+        self.settings.show_learner(learner)
         self._hyper.cancel()
         self.learner.set_overrides(*self.settings.overrides())
         metric = self.learner.has_map()
@@ -263,10 +261,13 @@ class MainWindow(WindowLayout, FileActions, ClassActions, ResultsView):
             return "lake"
         return "vinyals" if self.checkpoint.metadata.get("split") == "vinyals" else "lake"
 
-    def _update_sample_button(self, busy: bool = False) -> None:
+    def _update_sample_button(self) -> None:
+        """Enabled with a checkpoint and the data, and not while a task is being sampled (the
+        first one decodes the data for tens of seconds)."""
         button = self.settings.sample
         problem = "Load a checkpoint first" if self.checkpoint is None else None
         problem = problem or data_status(self.split())[1]
+        busy = self._sampling_busy
         button.setEnabled(problem is None and not busy)
         self.sample_action.setEnabled(problem is None and not busy)
         button.setToolTip(

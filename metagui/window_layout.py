@@ -151,7 +151,8 @@ class WindowLayout(QMainWindow):
 
         self.status_message = QLabel()
         self.progress = named(QProgressBar(), "progressBar", "Progress of long work")
-        self.progress.setMaximumWidth(220)
+        longest = "decoding Omniglot background: 19,280 / 19,280 images"  # as _decoding writes
+        self.progress.setFixedWidth(self.progress.fontMetrics().horizontalAdvance(longest) + 40)
         self.progress.setTextVisible(True)
         self.progress.hide()
         self.status_device = QLabel()

@@ -40,6 +40,36 @@ def test_second_load_comes_from_the_cache(tmp_path, tiny_root, monkeypatch):
     assert np.array_equal(first.images, second.images)
 
 
+@pytest.mark.parametrize("as_zip", [True, False])
+def test_decoding_reports_progress_per_set_and_the_cache_reports_none(tmp_path, as_zip):
+    root = make_tiny_omniglot(
+        tmp_path / "data", alphabets=2, characters=2, drawers=3, as_zip=as_zip
+    )
+    calls: list[tuple[str, int, int]] = []
+    bank = load_split(root, "vinyals", "test", progress=lambda *call: calls.append(call))
+    per_image = 2 * 2 * 3  # alphabets x characters x drawers in each set
+    for which in ("background", "evaluation"):  # the Vinyals split reads both sets
+        done = [d for w, d, t in calls if w == which]
+        assert done == list(range(1, per_image + 1))
+        assert {t for w, _, t in calls if w == which} == {per_image}
+    assert [w for w, _, _ in calls] == ["background"] * per_image + ["evaluation"] * per_image
+    calls.clear()
+    again = load_split(root, "vinyals", "test", progress=lambda *call: calls.append(call))
+    assert calls == [] and torch.equal(again.images, bank.images)  # cached: nothing decoded
+
+
+def test_lake_test_split_reports_only_the_evaluation_set(tmp_path):
+    root = make_tiny_omniglot(tmp_path / "data", alphabets=1, characters=2, drawers=2)
+    calls = []
+    load_split(root, "lake", "test", progress=lambda *call: calls.append(call))
+    assert calls == [
+        ("evaluation", 1, 4),
+        ("evaluation", 2, 4),
+        ("evaluation", 3, 4),
+        ("evaluation", 4, 4),
+    ]
+
+
 def test_vinyals_split_rotations_are_classes(tiny_root):
     train = load_split(tiny_root, "vinyals", "train")
     assert train.n_classes == len(

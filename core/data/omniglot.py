@@ -8,7 +8,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,10 @@ from core.data.preprocess import DEFAULT_SIZE, PREPROCESS_VERSION, ImageError, p
 _ENTRY = re.compile(
     r"(?:^|/)images_(background|evaluation)/([^/]+)/(character\d+)/(\d+)_(\d+)\.png$"
 )
+
+#: ``progress(which, done, total)``: ``done`` of the ``total`` images of set ``which``
+#: ("background" or "evaluation") are decoded.
+DecodeProgress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -42,38 +46,60 @@ class OmniglotSet:
         return tuple(c.split("/")[0] for c in self.characters)
 
 
-def _entries(source: Path) -> Iterator[tuple[str, bytes]]:
-    """(relative path, file bytes) for every PNG of a zip or an extracted folder."""
+def _members(source: Path, which: str) -> list[str]:
+    """Names of the ``images_<which>`` PNGs of a zip, or paths relative to ``source``'s parent
+    of an extracted folder, in a fixed order."""
     if source.is_dir():
-        for path in sorted(source.rglob("*.png")):
-            rel = f"{source.name}/{path.relative_to(source).as_posix()}"
-            yield rel, path.read_bytes()
+        names = [f"{source.name}/{p.relative_to(source).as_posix()}" for p in source.rglob("*.png")]
+    else:
+        try:
+            with zipfile.ZipFile(source) as archive:
+                names = archive.namelist()
+        except zipfile.BadZipFile:
+            raise ImageError(f"{source}: not a valid zip archive (truncated or corrupt?)") from None
+    return sorted(n for n in names if (m := _ENTRY.search(n)) and m.group(1) == which)
+
+
+def _read(source: Path, members: list[str]) -> Iterator[tuple[str, bytes]]:
+    """(member, file bytes) for every member of a zip or an extracted folder."""
+    if source.is_dir():
+        for name in members:
+            yield name, (source.parent / name).read_bytes()
         return
     try:
         with zipfile.ZipFile(source) as archive:
-            for info in archive.infolist():
-                if info.filename.endswith(".png"):
-                    yield info.filename, archive.read(info)
+            for name in members:
+                yield name, archive.read(name)
     except zipfile.BadZipFile:
         raise ImageError(f"{source}: not a valid zip archive (truncated or corrupt?)") from None
 
 
-def _decode(source: Path, which: str, size: int) -> OmniglotSet:
+def _decode(
+    source: Path, which: str, size: int, progress: DecodeProgress | None = None
+) -> OmniglotSet:
     by_char: dict[str, dict[int, np.ndarray]] = {}
-    entries = _entries(source)
-    for rel, data in tqdm(
-        entries, desc=f"decoding Omniglot {which}", unit="img", leave=False, disable=None
+    members = _members(source, which)
+    entries = _read(source, members)
+    for done, (rel, data) in enumerate(
+        tqdm(
+            entries,
+            total=len(members),
+            desc=f"decoding Omniglot {which}",
+            unit="img",
+            leave=False,
+            disable=None,
+        ),
+        start=1,
     ):
-        match = _ENTRY.search(rel)
-        if not match or match.group(1) != which:
-            continue
-        _, alphabet, character, _, drawer = match.groups()
+        _, alphabet, character, _, drawer = _ENTRY.search(rel).groups()
         try:
             with Image.open(io.BytesIO(data)) as img:
                 arr = preprocess_image(img, size)[0].numpy()
         except (OSError, ValueError) as exc:
             raise ImageError(f"{source}: {rel}: not a readable image ({exc})") from None
         by_char.setdefault(f"{alphabet}/{character}", {})[int(drawer) - 1] = arr
+        if progress is not None:
+            progress(which, done, len(members))
     if not by_char:
         raise ImageError(f"{source}: holds no images_{which}/<Alphabet>/characterNN/*.png files")
     characters = sorted(by_char)
@@ -95,9 +121,16 @@ def _cache_key(source: Path, size: int) -> str:
 
 
 def load_omniglot_set(
-    root: Path, which: str, size: int = DEFAULT_SIZE, cache: Path | None = None
+    root: Path,
+    which: str,
+    size: int = DEFAULT_SIZE,
+    cache: Path | None = None,
+    progress: DecodeProgress | None = None,
 ) -> OmniglotSet:
     """Load ``images_<which>`` from ``root/omniglot``, decoding it only the first time.
+
+    ``progress(which, done, total)`` is called after every decoded image (not for a load from
+    the cache): ``done`` of the set's ``total`` images.
 
     The decoded array is cached in ``cache`` (default: the user cache folder) as
     ``omniglot-<which>-<size>px-<key>.npy`` plus a ``.json`` of character names; the key changes
@@ -115,7 +148,7 @@ def load_omniglot_set(
                 return OmniglotSet(which, images, characters)
         except (OSError, ValueError):
             pass  # unreadable cache: decode again below
-    decoded = _decode(source, which, size)
+    decoded = _decode(source, which, size, progress)
     try:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = stem.with_suffix(".tmp.npy")

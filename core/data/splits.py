@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.data.omniglot import OmniglotSet, load_omniglot_set
+from core.data.omniglot import DecodeProgress, OmniglotSet, load_omniglot_set
 from core.data.paths import OMNIGLOT_SETS, ensure_vinyals_splits
 from core.data.spec import PreprocessSpec
 
@@ -126,20 +126,31 @@ def _bank(entries: list[tuple[OmniglotSet, int, str]], split: str, subset: str) 
 
 
 def load_split(
-    root: Path, split: str = "vinyals", subset: str = "train", size: int = 28
+    root: Path,
+    split: str = "vinyals",
+    subset: str = "train",
+    size: int = 28,
+    progress: DecodeProgress | None = None,
 ) -> ClassBank:
-    """Build the class bank of ``split``/``subset`` from the data under ``root``."""
+    """Build the class bank of ``split``/``subset`` from the data under ``root``.
+
+    ``progress(which, done, total)`` reports every image decoded, per Omniglot set (a set read
+    from the cache reports nothing); see ``load_omniglot_set``.
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if subset not in SUBSETS:
         raise ValueError(f"unknown subset {subset!r}; choose one of {', '.join(SUBSETS)}")
-    bank = _vinyals(root, subset, size) if split == "vinyals" else _lake(root, subset, size)
+    build = _vinyals if split == "vinyals" else _lake
+    bank = build(root, subset, size, progress)
     return dataclasses.replace(bank, root=Path(root))
 
 
-def _vinyals(root: Path, subset: str, size: int) -> ClassBank:
+def _vinyals(root: Path, subset: str, size: int, progress: DecodeProgress | None) -> ClassBank:
     lines = (ensure_vinyals_splits(root) / f"{subset}.txt").read_text().split()
-    sets = {which: load_omniglot_set(root, which, size) for which in OMNIGLOT_SETS}
+    sets = {
+        which: load_omniglot_set(root, which, size, progress=progress) for which in OMNIGLOT_SETS
+    }
     rows = {name: (s, i) for s in sets.values() for i, name in enumerate(s.characters)}
     entries = []
     for line in lines:
@@ -151,11 +162,11 @@ def _vinyals(root: Path, subset: str, size: int) -> ClassBank:
     return _bank(entries, "vinyals", subset)
 
 
-def _lake(root: Path, subset: str, size: int) -> ClassBank:
+def _lake(root: Path, subset: str, size: int, progress: DecodeProgress | None) -> ClassBank:
     if subset == "test":
-        s = load_omniglot_set(root, "evaluation", size)
+        s = load_omniglot_set(root, "evaluation", size, progress=progress)
         return _bank([(s, i, "rot000") for i in range(len(s.characters))], "lake", subset)
-    s = load_omniglot_set(root, "background", size)
+    s = load_omniglot_set(root, "background", size, progress=progress)
     val_alphabets = set(LAKE_VAL_ALPHABETS) & set(s.alphabets)
     if not val_alphabets:  # a layout other than the official one: hold out its last alphabet
         val_alphabets = {max(s.alphabets)}

@@ -28,11 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from metagui.jobs import ROTATION_NOTE
 from metagui.session import Session, TaskClass
 from metagui.widgets.canvas import FileDropTarget
 from metagui.widgets.images import class_colour, thumbnail
 
 THUMB = 48
+NAME_TIP = "Class name: click to edit"
 
 
 class ExampleList(QListWidget):
@@ -109,7 +111,7 @@ class ClassRow(FileDropTarget, QFrame):
         self.name = QLineEdit()
         self.name.setObjectName(f"className{index}")
         self.name.setAccessibleName(f"Name of class {index + 1}")
-        self.name.setToolTip("Class name: click to edit")
+        self.name.setToolTip(NAME_TIP)
         self.count = QLabel()
         self.count.setMinimumWidth(34)
         self.add_drawing = QPushButton("✚ Drawing")
@@ -146,6 +148,8 @@ class ClassRow(FileDropTarget, QFrame):
     def show_class(self, task_class: TaskClass) -> None:
         if self.name.text() != task_class.name and not self.name.hasFocus():
             self.name.setText(task_class.name)
+        rotated = "↻" in task_class.name
+        self.name.setToolTip(f"Class name: click to edit\n{ROTATION_NOTE}" if rotated else NAME_TIP)
         n = len(task_class.examples)
         self.count.setText("empty" if n == 0 else f"×{n}")
         self.count.setToolTip(f"{n} example{'s' if n != 1 else ''}")

@@ -24,8 +24,11 @@ class LearnerColumn(QWidget):
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.title.setStyleSheet("font-weight: bold;")
         self.title.setWordWrap(True)
-        self.bars = named(ProbabilityPlot(), f"compareBars{key}", f"Probabilities of learner {key}")
-        self.bars.setTitle(None)
+        self.bars = named(
+            ProbabilityPlot(legend=False),  # narrow: the main tab and the tooltip explain "↻"
+            f"compareBars{key}",
+            f"Probabilities of learner {key}",
+        )
         self.bars.setMinimumHeight(80)
         self.result = named(QLabel(), f"compareResult{key}", f"Prediction of learner {key}")
         self.result.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -4,7 +4,7 @@ the message banner."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -18,7 +18,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+if TYPE_CHECKING:
+    from core.algorithms.base import Learner
+
 OPEN_ITEM = "Open…"
+STEPS_TIP = "Gradient steps of the inner loop on the support set (0: none)"
+LR_TIP = "Learning rate of the inner-loop steps (too large makes adaptation diverge)."
 
 
 def named(widget: QWidget, name: str, accessible: str, tip: str = "") -> QWidget:
@@ -56,7 +61,7 @@ class SettingsBar(QFrame):
             QSpinBox(),
             "stepsSpin",
             "Adaptation steps",
-            "Gradient steps of the inner loop on the support set (0: none)",
+            STEPS_TIP,
         )
         self.steps.setRange(0, 200)
         self.steps.setValue(10)
@@ -64,7 +69,7 @@ class SettingsBar(QFrame):
             QDoubleSpinBox(),
             "lrSpin",
             "Adaptation learning rate",
-            "Learning rate of the inner-loop steps (too large makes adaptation diverge)",
+            LR_TIP,
         )
         self.lr.setDecimals(4)
         self.lr.setRange(0.0001, 1_000_000.0)
@@ -130,21 +135,50 @@ class SettingsBar(QFrame):
         self.reset.clicked.connect(self.reset_adaptation)
         self._defaults: tuple[int, float | None] = (0, None)
 
-    def set_defaults(self, steps: int, lr: float | None, applies: bool, note: str) -> None:
-        """Start the boxes at a checkpoint's meta-trained ``(steps, lr)`` (lr None: learned
-        per-weight rates, shown as "learned"); ``applies`` False disables them with ``note``."""
+    def show_learner(self, learner: Learner) -> None:
+        """Start the boxes at ``learner``'s meta-trained ``adapt_defaults()``, enabled as far as
+        its ``capabilities`` say they apply (decided from the declared capabilities)."""
+        steps, lr = learner.adapt_defaults()
+        caps = learner.capabilities
+        no_steps = f"{learner.name} adapts without gradient steps: steps do not apply"
+        if not caps.lr_override:
+            lr_note = (
+                f"{learner.name} adapts without gradient steps, so no learning rate applies (n/a)"
+            )
+        elif lr is None:
+            lr_note = (
+                f"As trained: {learner.name}'s learned rates (“learned”); a value here means "
+                f"{caps.lr_override}"
+            )
+        else:
+            lr_note = f"{LR_TIP} As trained: {lr:g}; a value here sets the {caps.lr_override}"
+        self.set_defaults(steps, lr, caps.adapt_steps, bool(caps.lr_override), no_steps, lr_note)
+
+    def set_defaults(
+        self,
+        steps: int,
+        lr: float | None,
+        steps_apply: bool,
+        lr_applies: bool,
+        steps_note: str,
+        lr_note: str,
+    ) -> None:
+        """Start the boxes at a checkpoint's meta-trained ``(steps, lr)``. A box that does not
+        apply is disabled with its note as tooltip; the lr box reads "n/a" when no learning
+        rate applies and "learned" when ``lr`` is None but one does (Meta-SGD's per-weight
+        rates)."""
+        lr = lr if lr_applies else None
         self._defaults = (steps, lr)
         self.lr.setMinimum(0.0 if lr is None else 0.0001)
-        self.lr.setSpecialValueText("learned" if lr is None else "")
+        self.lr.setSpecialValueText("" if lr is not None else "learned" if lr_applies else "n/a")
         self.reset_adaptation()
-        for spin in (self.steps, self.lr):
-            spin.setEnabled(applies)
-            tip = spin.property("usualToolTip") or spin.toolTip()
-            spin.setProperty("usualToolTip", tip)
-            spin.setToolTip(tip if applies else note)
-        if not applies:
+        self.steps.setEnabled(steps_apply)
+        self.steps.setToolTip(STEPS_TIP if steps_apply else steps_note)
+        self.lr.setEnabled(steps_apply and lr_applies)
+        self.lr.setToolTip(lr_note)
+        if not steps_apply:
             self.reset.setText("no steps apply")
-            self.reset.setToolTip(note)
+            self.reset.setToolTip(steps_note)
 
     def reset_adaptation(self) -> None:
         """Back to the meta-trained values."""

@@ -1,12 +1,14 @@
-"""The loss plot keeps its axes still while a curve grows and still shows every point."""
+"""The loss plot keeps its axes still while a curve grows and still shows every point; the
+probability bars list many classes readably and cheaply."""
 
 from __future__ import annotations
 
 import itertools
 
 import numpy as np
+from PySide6.QtGui import QFontMetrics
 
-from metagui.widgets.plots import KEPT_CURVES, LossPlot
+from metagui.widgets.plots import KEPT_CURVES, LossPlot, ProbabilityPlot
 
 
 def y_range(plot: LossPlot) -> tuple[float, float]:
@@ -55,3 +57,125 @@ def test_zero_loss_is_drawn_at_the_floor(qtbot):
     plot.finish()
     assert "fit at step 0" in plot._summary.toPlainText()
     assert np.isfinite(y_range(plot)).all()
+
+
+# ---------------------------------------------------------------- probability bars
+#: Long Omniglot class names as the window shows them (metagui.jobs.character_label).
+NAMES_20 = (
+    "Mkhedruli (Georgian) 12 ↻270°",
+    "Atlantean 3",
+    "Ge ez 21 ↻90°",
+    "Glagolitic 40",
+    "Gurmukhi 7 ↻180°",
+    "Tifinagh 55",
+    "Old Church Slavonic (Cyrillic) 23 ↻180°",  # the longest of all names
+    "Sylheti 9",
+    "Kannada 33 ↻90°",
+    "Malayalam 44",
+    "Oriya 2",
+    "Tengwar 17",
+    "Keble 4 ↻270°",
+    "Aurek-Besh 22",
+    "Angelic 8",
+    "Avesta 13",
+    "Manipuri 30",
+    "Syriac (Serto) 6 ↻90°",
+    "Atemayar Qelisayer 11",
+    "ULOG 19",
+)
+
+
+def probabilities(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).dirichlet(np.full(n, 0.5))
+
+
+def bars_plot(qtbot, width: int, height: int) -> ProbabilityPlot:
+    plot = ProbabilityPlot()
+    qtbot.addWidget(plot)
+    plot.resize(width, height)
+    plot.show()
+    qtbot.waitExposed(plot)
+    return plot
+
+
+def inside_view(plot: ProbabilityPlot, item) -> bool:
+    """The text item is drawn wholly inside the view (the view clips what is outside)."""
+    plot.grab()  # text items place themselves when painted
+    view = plot.getPlotItem().vb.sceneBoundingRect()
+    text = item.mapRectToScene(item.boundingRect())
+    return view.contains(text)
+
+
+def test_bars_are_sorted_by_probability_with_the_winner_first(qtbot):
+    plot = bars_plot(qtbot, 500, 400)
+    names = ("A", "B", "C", "D")
+    plot.show_probs(np.array([0.1, 0.6, 0.05, 0.25]), names)
+    assert plot.shown_rows() == [("B", "60%"), ("D", "25%"), ("A", "10%"), ("C", "5%")]
+    assert plot.rows == [(1,), (3,), (0,), (2,)]
+    assert plot.name_items[0].bold and not any(item.bold for item in plot.name_items[1:4])
+    plot.show_probs(None, names)  # no query: the classes in their own order, no percentages
+    assert plot.shown_rows() == [(n, "") for n in names]
+    assert not any(item.isVisible() for item in plot.value_items)
+
+
+def test_rows_that_do_not_fit_become_one_others_row(qtbot):
+    plot = bars_plot(qtbot, 420, 150)
+    probs = probabilities(20)
+    plot.show_probs(probs, NAMES_20)
+    capacity = plot.capacity()
+    assert 2 <= capacity < 20
+    rows = plot.shown_rows()
+    assert len(rows) == capacity
+    order = np.argsort(-probs)
+    assert [name for name, _ in rows[:-1]] == [NAMES_20[i] for i in order[: capacity - 1]]
+    hidden = 20 - (capacity - 1)
+    rest = probs[order[capacity - 1 :]].sum()
+    assert rows[-1] == (f"{hidden} others", f"{rest:.0%}")
+    assert sorted(i for row in plot.rows for i in row) == list(range(20))
+    plot.resize(420, 900)  # room for all: no "others" row
+    qtbot.waitUntil(lambda: len(plot.shown_rows()) == 20)
+    assert [name for name, _ in plot.shown_rows()] == [NAMES_20[i] for i in order]
+
+
+def test_twenty_names_are_whole_and_inside_the_plot_in_the_default_window(qtbot, window):
+    window.resize(1400, 900)
+    qtbot.wait(50)
+    plot = window.bars
+    plot.show_probs(probabilities(20), NAMES_20)
+    assert plot.capacity() >= 10  # most of a 20-way task is listed at the default size
+    for r, (name, _) in enumerate(plot.shown_rows()):
+        if r < len(plot.rows) - 1 or len(plot.rows[r]) == 1:
+            assert name in NAMES_20  # whole, not elided
+        font = plot.winner_font if r == 0 else plot.row_font
+        assert QFontMetrics(font).horizontalAdvance(name) <= plot.name_px
+        assert inside_view(plot, plot.name_items[r]) and inside_view(plot, plot.value_items[r])
+    assert plot._note.isVisible() and "rotated" in plot._note.text  # the ↻ suffix explained
+    assert "rotated" in plot.toolTip() and all(n in plot.toolTip() for n in NAMES_20)
+
+
+def test_names_are_elided_not_clipped_in_a_narrow_plot(qtbot):
+    plot = bars_plot(qtbot, 260, 300)
+    plot.show_probs(probabilities(20), NAMES_20)
+    shown = [name for name, _ in plot.shown_rows()]
+    assert any("…" in name for name in shown)  # the long ones, in the middle
+    assert all(name.endswith("°") or name[-1].isdigit() or "others" in name for name in shown)
+    for r in range(len(shown)):
+        assert inside_view(plot, plot.name_items[r]) and inside_view(plot, plot.value_items[r])
+
+
+def test_probability_updates_touch_neither_the_axes_nor_the_view_range(qtbot, monkeypatch):
+    plot = bars_plot(qtbot, 500, 300)
+    plot.show_probs(probabilities(20, seed=1), NAMES_20)
+    view = plot.getPlotItem().vb
+    before = view.viewRange()
+    calls = []
+    monkeypatch.setattr(view, "setRange", lambda *a, **k: calls.append("setRange"))
+    for side in ("left", "bottom"):
+        axis = plot.getAxis(side)
+        monkeypatch.setattr(axis, "setTicks", lambda *a, **k: calls.append("setTicks"))
+    first = plot.shown_rows()
+    for seed in range(2, 6):  # new probabilities, re-ranked rows
+        plot.show_probs(probabilities(20, seed=seed), NAMES_20)
+    assert plot.shown_rows() != first  # the rows did change...
+    assert calls == [] and view.viewRange() == before  # ...without an axis or a range
+    assert not plot.getAxis("left").isVisible() and not plot.getAxis("bottom").isVisible()

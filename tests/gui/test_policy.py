@@ -8,10 +8,12 @@ import pytest
 import torch
 from gui_helpers import draw, line, make_window
 from PySide6.QtCore import Qt
+from test_capabilities import tiny  # tests/ (the tiny learners of every algorithm)
 from test_window import SHAPES, adapted, teach
 
-from core.algorithms import build_learner
+from core.algorithms import ALGORITHMS, build_learner
 from core.checkpoint import save_checkpoint
+from metagui.widgets.controls import SettingsBar
 
 
 def checkpoint(tmp_path, algorithm: str, **config):
@@ -134,3 +136,36 @@ def test_export_from_the_window_embeds_the_class_names(qtbot, window, tmp_path):
     probs = module(support.images)
     assert probs.shape == (3, 3) and torch.allclose(probs.sum(1), torch.ones(3), atol=1e-5)
     assert "Exported mine.pt" in window.banner.text()
+
+
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+def test_the_lr_box_says_whether_a_rate_applies(qtbot, name):
+    """Learners without a learning rate read "n/a"; learned rates (Meta-SGD) read "learned"."""
+    learner = tiny(name)
+    bar = SettingsBar(["cpu"])
+    qtbot.addWidget(bar)
+    bar.show_learner(learner)
+    steps, lr = learner.adapt_defaults()
+    caps = learner.capabilities
+    if not caps.lr_override:  # Relation, Matching, MetaNet, Siamese, MANN
+        assert bar.lr.text() == "n/a" and not bar.lr.isEnabled()
+        assert "no learning rate applies" in bar.lr.toolTip()
+    elif lr is None:  # Meta-SGD, Meta-LSTM
+        assert bar.lr.text() == "learned" and bar.lr.isEnabled()
+        assert "learned" in bar.lr.toolTip() and caps.lr_override in bar.lr.toolTip()
+    else:
+        assert bar.lr.value() == pytest.approx(lr) and bar.lr.isEnabled()
+        assert "n/a" not in bar.lr.toolTip() and caps.lr_override in bar.lr.toolTip()
+    assert bar.steps.isEnabled() == caps.adapt_steps and bar.steps.value() == steps
+    assert bar.overrides() == (None, None)
+
+
+def test_relation_in_the_window_shows_no_learning_rate(qtbot, tmp_path):
+    window = make_window(qtbot, checkpoint(tmp_path, "relation"))
+    try:
+        assert window.settings.lr.text() == "n/a" and not window.settings.lr.isEnabled()
+        window.load_checkpoint(checkpoint(tmp_path, "metasgd"))
+        qtbot.waitUntil(lambda: window.checkpoint.learner.name == "metasgd", timeout=10_000)
+        assert window.settings.lr.text() == "learned" and window.settings.lr.isEnabled()
+    finally:
+        window.close()

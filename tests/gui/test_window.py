@@ -453,6 +453,39 @@ def test_clicking_anywhere_in_a_class_row_selects_it(qtbot, window):
     qtbot.waitUntil(lambda: window.panel.selected == 2)
 
 
+def test_first_decoding_shows_a_determinate_bar(qtbot, monkeypatch, tiny_root, tmp_path):
+    """The child process reports images decoded per Omniglot set; the status bar shows them."""
+    monkeypatch.setenv("METAGUI_DATA", str(tiny_root))
+    monkeypatch.setenv("METAGUI_CACHE", str(tmp_path / "cache"))  # nothing decoded yet
+    checkpoint = tmp_path / "protonet.pt"
+    save_checkpoint(checkpoint, build_learner("protonet", {}), {"split": "vinyals"})
+    window = make_window(qtbot, checkpoint)
+    seen = []
+
+    def record(decoding):  # runs after the window's own slot
+        window._update_sample_button()  # e.g. a checkpoint loaded meanwhile: still disabled
+        bar = window.progress
+        seen.append(
+            (decoding, bar.maximum(), bar.value(), bar.format(), window.settings.sample.isEnabled())
+        )
+
+    window.background.decoding.connect(record)
+    with qtbot.waitSignal(window.background.sampled, timeout=60_000):
+        window.sample_task()
+    per_set = 3 * 6 * 20  # tiny_root: alphabets x characters x drawers per set
+    shown = [s for s in seen if s[0].total]
+    assert {s[0].source for s in shown} == {"background", "evaluation"}  # Vinyals: both sets
+    for decoding, maximum, value, text, _ in shown:
+        assert decoding.total == per_set and maximum == per_set and value == decoding.done
+        assert (
+            text == f"decoding Omniglot {decoding.source}: {decoding.done:,} / {per_set:,} images"
+        )
+    assert any(s[0].done == per_set for s in shown)
+    assert not any(enabled for *_, enabled in seen)  # no second request while decoding
+    assert window.settings.sample.isEnabled() and not window.progress.isVisible()
+    window.close()
+
+
 def test_closing_while_the_data_loads_returns_at_once(qtbot, monkeypatch, tiny_root, tmp_path):
     monkeypatch.setenv("METAGUI_DATA", str(tiny_root))
     checkpoint = tmp_path / "protonet.pt"

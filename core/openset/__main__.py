@@ -57,9 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="classes outside the support whose images are queries (default: --ways)",
     )
-    p.add_argument(
-        "--shots", type=int, nargs="+", default=[1, 5], help="shot counts (default 1 5)"
-    )
+    p.add_argument("--shots", type=int, nargs="+", default=[1, 5], help="shot counts (default 1 5)")
     p.add_argument("--queries", type=int, default=5, help="queries per class (default 5)")
     p.add_argument(
         "--episodes", type=int, default=300, help="validation episodes per shot count (default 300)"
@@ -206,9 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             val = load_dataset(dataset, root, "val", ckpt.preprocess, split=args.split)
             calibration = calibrate(args, ckpt, val, device)
-            if calibration.info["validation_classes_in_training"]:
-                print(f"note: {calibration.info['validation_classes_in_training']} validation "
-                      "classes were in this checkpoint's training set", file=sys.stderr)  # fmt: skip
+            seen = calibration.info["validation_classes_in_training"]
+            if seen:
+                print(f"note: {seen} validation classes were in this checkpoint's training set",
+                      file=sys.stderr)  # fmt: skip
         test = {}
         if not args.no_test:
             bank = load_dataset(dataset, root, "test", ckpt.preprocess, split=args.split)

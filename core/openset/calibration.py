@@ -33,7 +33,7 @@ class CalibrationError(ValueError):
 
 
 def calibration_path(checkpoint: str | os.PathLike) -> Path:
-    """``assets/checkpoints/anil-omniglot.pt`` -> ``assets/checkpoints/anil-omniglot.openset.json``."""
+    """``checkpoints/anil-omniglot.pt`` -> ``checkpoints/anil-omniglot.openset.json``."""
     path = Path(checkpoint)
     return path.with_name(f"{path.stem}.openset.json")
 

@@ -3,12 +3,12 @@
 Every score is a *novelty* score: higher means "further from every class", so a query is
 rejected ("none of these") when its score exceeds a calibrated threshold (``calibration``).
 
-| kind      | needs                    | score of a query                                             |
-|-----------|--------------------------|--------------------------------------------------------------|
-| msp       | logits (every learner)   | ``-max softmax probability`` (Hendrycks & Gimpel 2017)       |
-| energy    | logits (every learner)   | ``-logsumexp(logits)`` (Liu et al. 2020)                     |
-| centre    | ``learner.embed``        | distance to the nearest class centre / support spread        |
-| nearest   | ``learner.embed``        | distance to the nearest support image / support spread       |
+| kind    | needs                  | score of a query                                       |
+|---------|------------------------|--------------------------------------------------------|
+| msp     | logits (every learner) | ``-max softmax probability`` (Hendrycks & Gimpel 2017) |
+| energy  | logits (every learner) | ``-logsumexp(logits)`` (Liu et al. 2020)               |
+| centre  | ``learner.embed``      | distance to the nearest class centre / support spread  |
+| nearest | ``learner.embed``      | distance to the nearest support image / support spread |
 
 The *support spread* is the mean distance between the class centres of the support set, so the
 distance scores do not depend on the scale of a support set's embeddings (1-shot sets have no

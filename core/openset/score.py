@@ -7,22 +7,26 @@ rejected ("none of these") when its score exceeds a calibrated threshold (``cali
 |---------|------------------------|--------------------------------------------------------|
 | msp     | logits (every learner) | ``-max softmax probability`` (Hendrycks & Gimpel 2017) |
 | energy  | logits (every learner) | ``-logsumexp(logits)`` (Liu et al. 2020)               |
-| centre  | ``learner.embed``      | distance to the nearest class centre / support spread  |
-| nearest | ``learner.embed``      | distance to the nearest support image / support spread |
+| centre  | features (see below)   | distance to the nearest class centre / support spread  |
+| nearest | features (see below)   | distance to the nearest support image / support spread |
 
 The *support spread* is the mean distance between the class centres of the support set, so the
 distance scores do not depend on the scale of a support set's embeddings (1-shot sets have no
-within-class spread to normalise by). The distance scores exist for learners that declare
-``capabilities.embedding``; ``msp`` works for every learner (the fallback).
+within-class spread to normalise by). The features are ``learner.embed`` for learners that
+declare ``capabilities.embedding`` (the space a metric learner compares in) and, for the gradient
+learners, the adapted network's features (``FastClassifier.embed``: what its head sees, with the
+support set's BatchNorm statistics). ``msp`` works for every learner (the fallback).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from core.algorithms.base import Classifier, Learner, check_support
+from core.algorithms.gradient import FastClassifier, GradientLearner
 from core.algorithms.protonet import prototypes
 
 #: Every score kind, in the order the calibration tries them.
@@ -31,9 +35,27 @@ SCORES = ("msp", "energy", "centre", "nearest")
 EMBEDDING_SCORES = ("centre", "nearest")
 
 
-def candidate_scores(learner: Learner) -> tuple[str, ...]:
-    """The score kinds ``learner`` supports (the distance ones need a declared embedding)."""
+Features = Callable[[torch.Tensor], torch.Tensor]
+
+
+def has_features(learner: Learner) -> bool:
+    """Whether the distance scores apply: a declared embedding, or a gradient learner (whose
+    adapted classifier gives its features)."""
+    return learner.capabilities.embedding or isinstance(learner, GradientLearner)
+
+
+def features_of(learner: Learner, classifier: Classifier | None) -> Features | None:
+    """``images (n, C, H, W) -> (n, d)`` in the space the distance scores measure, or None."""
+    if isinstance(classifier, FastClassifier):
+        return classifier.embed
     if learner.capabilities.embedding:
+        return learner.embed
+    return None
+
+
+def candidate_scores(learner: Learner) -> tuple[str, ...]:
+    """The score kinds ``learner`` supports (the distance ones need features)."""
+    if has_features(learner):
         return SCORES
     return tuple(kind for kind in SCORES if kind not in EMBEDDING_SCORES)
 
@@ -44,7 +66,7 @@ def check_kind(kind: str, learner: Learner) -> None:
         raise ValueError(f"unknown open-set score {kind!r}; choose one of {', '.join(SCORES)}")
     if kind not in candidate_scores(learner):
         raise ValueError(
-            f"the {kind!r} score needs an embedding; {learner.name} has none (use msp or energy)"
+            f"the {kind!r} score needs features; {learner.name} has none (use msp or energy)"
         )
 
 
@@ -69,11 +91,12 @@ class SupportGeometry:
 
     @classmethod
     @torch.no_grad()
-    def fit(cls, learner: Learner, support: torch.Tensor, labels: torch.Tensor) -> SupportGeometry:
+    def fit(
+        cls, features: Features, support: torch.Tensor, labels: torch.Tensor
+    ) -> SupportGeometry:
         """Embed ``support`` ``(n_support, C, H, W)`` with labels ``(n_support,)``."""
         n_way = check_support(support, labels)
-        learner.eval()
-        emb = learner.embed(support).flatten(1).double()
+        emb = features(support).flatten(1).double()
         centres = prototypes(emb, labels, n_way)
         spread = float(torch.pdist(centres).mean())
         return cls(emb, centres, max(spread, 1e-12))
@@ -99,18 +122,27 @@ class Scorer:
     """
 
     kind: str
-    learner: Learner
+    features: Features | None
     geometry: SupportGeometry | None
 
     @classmethod
     def fit(
-        cls, kind: str, learner: Learner, support: torch.Tensor, labels: torch.Tensor
+        cls,
+        kind: str,
+        learner: Learner,
+        support: torch.Tensor,
+        labels: torch.Tensor,
+        classifier: Classifier | None = None,
     ) -> Scorer:
+        """``classifier``: adapted to ``support`` (gradient learners' features come from it)."""
         check_kind(kind, learner)
-        geometry = None
-        if kind in EMBEDDING_SCORES:
-            geometry = SupportGeometry.fit(learner, support, labels)
-        return cls(kind, learner, geometry)
+        if kind not in EMBEDDING_SCORES:
+            return cls(kind, None, None)
+        learner.eval()
+        features = features_of(learner, classifier)
+        if features is None:
+            raise ValueError(f"the {kind!r} score needs the adapted classifier of {learner.name}")
+        return cls(kind, features, SupportGeometry.fit(features, support, labels))
 
     @torch.no_grad()
     def scores(self, queries: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
@@ -120,8 +152,7 @@ class Scorer:
             if logits is None:
                 raise ValueError(f"the {self.kind} score needs the query logits")
             return logit_scores(self.kind, logits)
-        self.learner.eval()
-        return self.geometry.scores(self.kind, self.learner.embed(queries))
+        return self.geometry.scores(self.kind, self.features(queries))
 
 
 @torch.no_grad()
@@ -138,8 +169,9 @@ def all_scores(
     logits = classifier.logits(queries)
     geometry = emb = None
     if any(kind in EMBEDDING_SCORES for kind in kinds):
-        geometry = SupportGeometry.fit(learner, support, labels)
-        emb = learner.embed(queries)
+        features = features_of(learner, classifier)
+        geometry = SupportGeometry.fit(features, support, labels)
+        emb = features(queries)
     columns = [
         geometry.scores(kind, emb) if kind in EMBEDDING_SCORES else logit_scores(kind, logits)
         for kind in kinds

@@ -24,9 +24,9 @@ def checkpoint(tmp_path):
     return path
 
 
-def calibrate(path, threshold: float) -> None:
+def calibrate(path, threshold: float, algorithm: str = "protonet") -> None:
     """A calibration whose 'centre' threshold is ``threshold`` for every shot count."""
-    doc = Calibration("centre", {1: threshold}, 0.95, "protonet", file_sha256(path))
+    doc = Calibration("centre", {1: threshold}, 0.95, algorithm, file_sha256(path))
     save_calibration(calibration_path(path), doc)
 
 
@@ -83,6 +83,21 @@ def test_none_of_these_with_the_switch_on_and_the_answer_with_it_off(
     box.setChecked(False)
     qtbot.waitUntil(lambda: "none of these" not in window.prediction.text(), timeout=10_000)
     assert window.prediction.text() == plain
+    window.close()
+
+
+@pytest.mark.parametrize("algorithm", ["anil", "matching"])
+def test_other_learners_answer_none_of_these(qtbot, tmp_path, algorithm):
+    """A gradient learner (features of the adapted network) and another metric learner."""
+    torch.manual_seed(0)
+    path = tmp_path / f"{algorithm}.pt"
+    save_checkpoint(path, build_learner(algorithm, {}), {"split": "vinyals"})
+    calibrate(path, 1e-6, algorithm)
+    window = make_window(qtbot, path)
+    window.openset_check.setChecked(True)
+    teach(qtbot, window)
+    draw_query(qtbot, window, [line((0.1, 0.9), (0.9, 0.1))])
+    qtbot.waitUntil(lambda: "none of these" in window.prediction.text(), timeout=10_000)
     window.close()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -218,6 +220,7 @@ def test_cli_bad_input_exits_2_with_one_line(tiny_root, checkpoint, tmp_path, ca
         ["--checkpoint", str(tmp_path / "missing.pt")],
         ["--checkpoint", str(hostile)],
         ["--checkpoint", str(checkpoint), "--true-accept", "1.5"],
+        ["--checkpoint", str(checkpoint), "--true-accept", "nan"],
         ["--checkpoint", str(checkpoint), "--ways", "1"],
         ["--checkpoint", str(checkpoint), "--shots", "0"],
         ["--checkpoint", str(checkpoint), "--calibration", str(corrupt)],
@@ -230,3 +233,12 @@ def test_cli_bad_input_exits_2_with_one_line(tiny_root, checkpoint, tmp_path, ca
         assert stop.value.code == 2, args
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, (args, err)
+
+
+def test_cli_as_a_process_exits_2_on_a_bad_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_text("nope")
+    run = [sys.executable, "-m", "core.openset", "--checkpoint", str(bad)]
+    result = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "bad.pt" in result.stderr

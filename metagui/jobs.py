@@ -81,6 +81,12 @@ class OpenSetJob:
     rejector: Rejector | None = None
 
 
+def fit_rejector(job: OpenSetJob, classifier: Classifier, device) -> Rejector:
+    """The job's calibration fitted to its support set (on ``device``) and ``classifier``."""
+    images, labels = job.support.images.to(device), job.support.labels.to(device)
+    return Rejector.fit(job.calibration, job.learner, images, labels, classifier)
+
+
 def open_set(
     job: OpenSetJob | None, classifier: Classifier, queries: torch.Tensor, probs: torch.Tensor
 ) -> tuple[np.ndarray | None, Rejector | None]:
@@ -89,11 +95,7 @@ def open_set(
     a job."""
     if job is None:
         return None, None
-    rejector = job.rejector
-    if rejector is None:
-        device = queries.device
-        images, labels = job.support.images.to(device), job.support.labels.to(device)
-        rejector = Rejector.fit(job.calibration, job.learner, images, labels, classifier)
+    rejector = job.rejector or fit_rejector(job, classifier, queries.device)
     flags = rejector.reject(queries, probs, classifier)
     return (None if flags is None else flags.cpu().numpy()), rejector
 
@@ -166,9 +168,15 @@ def classify(
     if queries is None:
         return
     queries = queries.to(device)
+    rejected = rejector = None
     with torch.no_grad():
-        probs = torch.softmax(classifier.logits(queries), dim=1)
-    rejected, rejector = open_set(openset, classifier, queries, probs)
+        if openset is None:
+            logits = classifier.logits(queries)
+        else:
+            rejector = openset.rejector or fit_rejector(openset, classifier, queries.device)
+            logits, flags = rejector.decide(queries, classifier)
+            rejected = flags.cpu().numpy()
+        probs = torch.softmax(logits, dim=1)
     yield Prediction(probs.cpu().numpy(), time.perf_counter() - start, rejected, rejector)
     if learner is not None and support is not None:
         yield embedding(learner, support, projection, queries, device)

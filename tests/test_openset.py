@@ -242,3 +242,34 @@ def test_cli_as_a_process_exits_2_on_a_bad_checkpoint(tmp_path):
     result = subprocess.run(run, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "bad.pt" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["anil", "protonet"])
+def test_decide_gives_the_classifiers_logits_and_the_same_decision(name):
+    torch.manual_seed(0)
+    learner = build_learner(name, {}).eval()
+    gen = torch.Generator().manual_seed(0)
+    support, queries = (
+        torch.rand(4, 1, 28, 28, generator=gen),
+        torch.rand(3, 1, 28, 28, generator=gen),
+    )
+    labels = torch.tensor([0, 0, 1, 1])
+    clf = final_step(learner.adapt(support, labels)).classifier
+    rejector = Rejector.fit(Calibration("centre", {2: 0.5}, 0.95, name, "0" * 64), learner,
+                            support, labels, clf)  # fmt: skip
+    logits, flags = rejector.decide(queries, clf)
+    with torch.no_grad():
+        expected = clf.logits(queries)
+    assert torch.allclose(logits, expected, atol=1e-5)
+    assert torch.equal(flags, rejector.reject(queries, torch.softmax(expected, 1), clf))
+
+
+def test_adapted_features_of_the_support_set_alone_equal_those_beside_it():
+    torch.manual_seed(0)
+    learner = build_learner("maml", {}).eval()
+    support = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    clf = final_step(learner.adapt(support, torch.tensor([0, 0, 1, 1]), steps=1)).classifier
+    alone = clf.embed(support)  # the shortcut: one pass of the support set
+    beside = clf.embed(support.clone())  # support + a copy, statistics from the support
+    assert alone.shape == (4, learner.backbone.out_features)
+    assert torch.allclose(alone, beside, atol=1e-5)

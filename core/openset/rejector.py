@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from core.algorithms.base import Classifier, Learner
+from core.algorithms.gradient import FastClassifier
 from core.openset.calibration import Calibration
 from core.openset.score import Scorer
 
@@ -38,6 +39,23 @@ class Rejector:
     @property
     def threshold(self) -> float:
         return self.calibration.threshold_for(self.shots)
+
+    @torch.no_grad()
+    def decide(
+        self, queries: torch.Tensor, classifier: Classifier
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``(n, n_way)`` of ``queries`` ``(n, C, H, W)`` under ``classifier`` (the one
+        fitted to) and which are rejected ``(n,)``; one forward pass for a gradient learner's
+        distance score (its features give the logits too)."""
+        geometry = self.scorer.geometry
+        if geometry is not None and isinstance(classifier, FastClassifier):
+            features = classifier.embed(queries)
+            logits = classifier.head(features)
+            scores = geometry.scores(self.scorer.kind, features)
+        else:
+            logits = classifier.logits(queries)
+            scores = self.scorer.scores(queries, logits)
+        return logits, self.calibration.reject(scores, self.shots)
 
     @torch.no_grad()
     def reject(

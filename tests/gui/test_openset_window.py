@@ -57,13 +57,20 @@ def test_none_of_these_with_the_switch_on_and_the_answer_with_it_off(
 ):
     calibrate(checkpoint, 1e-6)  # everything not identical to a class centre is "unknown"
     threads = []
-    original = Rejector.reject
 
-    def spy(self, *args, **kwargs):
-        threads.append(threading.current_thread() is threading.main_thread())
-        return original(self, *args, **kwargs)
+    def spy(method):
+        def recorded(self, *args, **kwargs):
+            threads.append(threading.current_thread() is threading.main_thread())
+            return method(self, *args, **kwargs)
 
-    monkeypatch.setattr(Rejector, "reject", spy)
+        return recorded
+
+    for name in ("reject", "decide", "fit"):
+        original = getattr(Rejector, name)
+        if name == "fit":
+            monkeypatch.setattr(Rejector, name, classmethod(spy(original.__func__)))
+        else:
+            monkeypatch.setattr(Rejector, name, spy(original))
     window = make_window(qtbot, checkpoint)
     box = window.openset_check
     assert box.isEnabled() and "calibrated" in box.toolTip()

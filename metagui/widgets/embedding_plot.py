@@ -144,8 +144,8 @@ def disagreement(found: MapUpdate, winner: int | None) -> str:
     if near == winner:
         return ""
     dims = found.projection.axes.shape[1] if found.projection is not None else None
-    space = f"all {dims} dimensions" if dims else "the full embedding"
+    space = f"all {dims} dims" if dims else "the full embedding"
     return (
-        f"<br><span style='font-size:9pt'>In 2-D the query looks nearest to "
-        f"{found.names[near]}; the prediction ({found.names[winner]}) uses {space}</span>"
+        f"<br><span style='font-size:9pt'>In 2-D it looks nearest to {found.names[near]}; "
+        f"the prediction ({found.names[winner]}) uses {space}</span>"
     )

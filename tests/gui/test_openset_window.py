@@ -154,3 +154,27 @@ def test_shipped_protonet_rejects_an_untaught_omniglot_character(
     for text in answers[3:]:
         assert text.startswith("→ none of these  (closest: "), answers
     window.close()
+
+
+def test_map_caption_says_when_the_2d_view_disagrees_with_the_prediction(qtbot):
+    import numpy as np
+
+    from metagui.jobs import MapUpdate
+    from metagui.widgets.embedding_plot import EmbeddingPlot, disagreement
+
+    found = MapUpdate(
+        support=np.array([[0.0, 0.0], [10.0, 0.0]]),
+        labels=np.array([0, 1]),
+        centres=np.array([[0.0, 0.0], [10.0, 0.0]]),
+        query=np.array([[1.0, 0.0]]),
+        explained=np.array([0.6, 0.3]),
+        names=("alpha", "lambda"),
+    )
+    assert disagreement(found, 0) == "" and disagreement(found, None) == ""
+    assert "nearest to alpha" in disagreement(found, 1) and "(lambda)" in disagreement(found, 1)
+    plot = EmbeddingPlot()
+    qtbot.addWidget(plot)
+    plot.show_map(found, 1)
+    assert "nearest to alpha" in plot.getPlotItem().titleLabel.text
+    plot.show_map(found, 0)
+    assert "nearest to" not in plot.getPlotItem().titleLabel.text

@@ -264,8 +264,17 @@ class LearnerController(QObject):
         self._latest.pop(Kind.CLASSIFY, None)  # a classification of an older support is stale
 
         def run():
-            return jobs.adapt(learner, spec, support, query.content, steps, lr, device,
-                              fit_map=fit_map, calibration=calibration)  # fmt: skip
+            return jobs.adapt(
+                learner,
+                spec,
+                support,
+                query.content,
+                steps,
+                lr,
+                device,
+                fit_map=fit_map,
+                calibration=calibration,
+            )
 
         return self._submit(Kind.ADAPT, run, _Context(key, support, query))
 
@@ -281,12 +290,21 @@ class LearnerController(QObject):
         spec, device = self.spec, self.device
         openset = None
         if self.open_set_active():
-            openset = jobs.OpenSetJob(self.openset.calibration, self.checkpoint.learner,
-                                      cache.support, cache.rejector)  # fmt: skip
+            openset = jobs.OpenSetJob(
+                self.openset.calibration, self.checkpoint.learner, cache.support, cache.rejector
+            )
 
         def run():
-            return jobs.classify(cache.classifier, query.content, spec, device, learner,
-                                 cache.support, projection, openset)  # fmt: skip
+            return jobs.classify(
+                cache.classifier,
+                query.content,
+                spec,
+                device,
+                learner,
+                cache.support,
+                projection,
+                openset,
+            )
 
         return self._submit(Kind.CLASSIFY, run, _Context(cache.key, cache.support, query))
 
@@ -318,15 +336,27 @@ class LearnerController(QObject):
             self.stepped.emit(Stepped(record.step, record.total_steps, record.loss))
             if record.probs is not None and self._query_current(context):
                 names, version = context.support.names, context.query.version
-                self.predicted.emit(Predicted(record.probs, names, version, record.elapsed, True,
-                                              record.step, self._flags(record)))  # fmt: skip
+                self.predicted.emit(
+                    Predicted(
+                        record.probs,
+                        names,
+                        version,
+                        record.elapsed,
+                        True,
+                        record.step,
+                        self._flags(record),
+                    )
+                )
         elif job.kind is Kind.CLASSIFY and self._query_current(context):
             cache = self._cache
             if record.rejector is not None and cache is not None and cache.key == context.key:
                 cache.rejector = record.rejector
             names, version = context.support.names, context.query.version
-            self.predicted.emit(Predicted(record.probs, names, version, record.elapsed, False, 0,
-                                          self._flags(record)))  # fmt: skip
+            self.predicted.emit(
+                Predicted(
+                    record.probs, names, version, record.elapsed, False, 0, self._flags(record)
+                )
+            )
 
     def _on_finished(self, job: Job, last) -> None:
         if not self.is_current(job):
@@ -359,8 +389,17 @@ class LearnerController(QObject):
                 self._classify(query)  # switched on while adapting: decide now
             else:  # the final record again: the time of the whole adaptation
                 names, version = context.support.names, context.query.version
-                self.predicted.emit(Predicted(last.probs, names, version, last.elapsed, True,
-                                              last.total_steps, self._flags(last)))  # fmt: skip
+                self.predicted.emit(
+                    Predicted(
+                        last.probs,
+                        names,
+                        version,
+                        last.elapsed,
+                        True,
+                        last.total_steps,
+                        self._flags(last),
+                    )
+                )
             self.adapted.emit(Adapted(last.elapsed, last.total_steps, last.loss))
         elif job.kind is Kind.CLASSIFY and last is not None and not self._query_current(context):
             self._classify(self._query)

@@ -55,7 +55,7 @@ class OpenSetView:
     def _init_openset(self) -> None:
         box = self.openset_check
         box.setChecked(bool(self.qsettings.value(SETTING, False, type=bool)))
-        self.learner.reject_unknown = box.isChecked()
+        self.learner.reject_unknown = self.second.reject_unknown = box.isChecked()
         box.toggled.connect(self._openset_toggled)
         self.learner.loaded.connect(lambda _loaded: self._openset_available())
         self._openset_available()
@@ -73,4 +73,5 @@ class OpenSetView:
     def _openset_toggled(self, on: bool) -> None:
         self.qsettings.setValue(SETTING, on)
         self.learner.set_reject_unknown(on)
+        self.second.set_reject_unknown(on)  # compare mode's learner, with its own calibration
         self.request_prediction()

@@ -178,3 +178,28 @@ def test_map_caption_says_when_the_2d_view_disagrees_with_the_prediction(qtbot):
     assert "nearest to alpha" in plot.getPlotItem().titleLabel.text
     plot.show_map(found, 0)
     assert "nearest to" not in plot.getPlotItem().titleLabel.text
+
+
+def test_compare_mode_says_none_of_these_for_both_learners(qtbot, checkpoint, tmp_path):
+    from metagui.widgets.compare_panel import NONE_OF_THESE
+
+    calibrate(checkpoint, 1e-6)
+    torch.manual_seed(1)
+    second = tmp_path / "matching-random.pt"
+    save_checkpoint(second, build_learner("matching", {}), {"split": "vinyals"})
+    calibrate(second, 1e-6, "matching")
+    window = make_window(qtbot, checkpoint)
+    window.openset_check.setChecked(True)
+    panel = window.compare_panel
+    panel.add_checkpoint(second)
+    window.result_tabs.setCurrentWidget(panel)
+    with qtbot.waitSignal(window.second.loaded, timeout=10_000):
+        panel.choice.setCurrentIndex(panel.index_of(second))
+    teach(qtbot, window)
+    draw_query(qtbot, window, [line((0.1, 0.9), (0.9, 0.1))])
+    qtbot.waitUntil(lambda: panel.a.winner == NONE_OF_THESE == panel.b.winner, timeout=10_000)
+    assert "none of these (closest: " in panel.b.result.text()
+    assert panel.verdict.text() == "Both predict none of these."
+    window.openset_check.setChecked(False)
+    qtbot.waitUntil(lambda: panel.b.winner not in (None, NONE_OF_THESE), timeout=10_000)
+    window.close()

@@ -23,6 +23,7 @@ from core.algorithms.base import AdaptationDiverged, Classifier
 from core.checkpoint import Checkpoint
 from core.data.spec import PreprocessSpec
 from core.embedding_map import Projection, has_map
+from core.openset.rejector import Rejector
 from metagui import jobs
 from metagui.openset import OpenSetState
 from metagui.session import DRAWING_SPEC, Drawing, Example, Session, SupportError, SupportSet
@@ -130,7 +131,7 @@ class _Cache:
     classifier: Classifier
     support: SupportSet
     projection: Projection | None = None
-    rejector: object | None = None  # core.openset.rejector.Rejector, fitted to this support
+    rejector: Rejector | None = None  # "none of these", fitted to this support set
 
 
 class LearnerController(QObject):

@@ -273,3 +273,18 @@ def test_adapted_features_of_the_support_set_alone_equal_those_beside_it():
     beside = clf.embed(support.clone())  # support + a copy, statistics from the support
     assert alone.shape == (4, learner.backbone.out_features)
     assert torch.allclose(alone, beside, atol=1e-5)
+
+
+def test_every_shipped_checkpoint_has_a_calibration_made_for_it():
+    from pathlib import Path
+
+    from core.checkpoint import read_checkpoint_file
+
+    shipped = sorted((Path(__file__).resolve().parents[1] / "assets" / "checkpoints").glob("*.pt"))
+    if not shipped:
+        pytest.skip("no shipped checkpoints")
+    for path in shipped:
+        calibration = load_calibration(calibration_path(path), path)
+        assert calibration.algorithm == read_checkpoint_file(path)["algorithm"]
+        assert set(calibration.thresholds) == {1, 5} and calibration.true_accept_rate == 0.95
+        assert set(calibration.info["test"]) == {"1", "5"}

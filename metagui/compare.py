@@ -108,7 +108,10 @@ class CompareBinding(QObject):
     def _show(self, column, result: Predicted) -> None:
         current = result.query_version == self.window.query().version and self.window.has_query()
         probs = result.probs if current else None
-        column.show_result(probs, result.names, result.elapsed, result.adapted, result.steps)
+        rejected = result.rejected if current else None
+        column.show_result(
+            probs, result.names, result.elapsed, result.adapted, result.steps, rejected
+        )
         self.panel.update_verdict()
 
     def _problem(self, problem: Problem) -> None:

@@ -23,8 +23,10 @@ from core.algorithms.base import AdaptationDiverged, Classifier
 from core.checkpoint import Checkpoint
 from core.data.spec import PreprocessSpec
 from core.embedding_map import Projection, has_map
+from core.openset.rejector import Rejector
 from metagui import jobs
 from metagui.learner_views import MemoryView, SimilarityView
+from metagui.openset import OpenSetState
 from metagui.session import DRAWING_SPEC, Drawing, Example, Session, SupportError, SupportSet
 from metagui.worker import Job, JobThread
 
@@ -95,7 +97,8 @@ class Stepped:
 @dataclass(frozen=True)
 class Predicted:
     """``probs`` ``(n_query, n_way)`` of query ``query_version`` (None: no query), the class
-    names, seconds taken, whether it took an adaptation, and its steps."""
+    names, seconds taken, whether it took an adaptation, and its steps; ``rejected``
+    ``(n_query,)`` bool: "none of these" (None: open-set answers off or not decided)."""
 
     probs: np.ndarray | None
     names: tuple[str, ...]
@@ -103,6 +106,7 @@ class Predicted:
     elapsed: float
     adapted: bool
     steps: int
+    rejected: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,7 @@ class _Cache:
     classifier: Classifier
     support: SupportSet
     projection: Projection | None = None
+    rejector: Rejector | None = None  # "none of these", fitted to this support set
 
 
 class LearnerController(QObject):
@@ -151,6 +156,8 @@ class LearnerController(QObject):
         self.steps: int | None = None  # overrides; None: the checkpoint's own
         self.lr: float | None = None
         self.map_wanted = False
+        self.openset = OpenSetState(None, "Load a checkpoint first")
+        self.reject_unknown = False  # the user's switch; active only with a calibration
         self.last_job: Job | None = None
         self.last_adaptation_s: float | None = None
         self._generation = 0
@@ -185,6 +192,14 @@ class LearnerController(QObject):
     def busy(self) -> bool:
         return self.thread.busy()
 
+    def open_set_active(self) -> bool:
+        """Whether queries far from every class are answered "none of these"."""
+        return self.reject_unknown and self.openset.calibration is not None
+
+    def set_reject_unknown(self, on: bool) -> None:
+        """The switch; the caller requests a prediction again to apply it."""
+        self.reject_unknown = on
+
     def set_overrides(self, steps: int | None, lr: float | None) -> None:
         """Adaptation steps / learning rate (None: as meta-trained), used from the next request."""
         self.steps, self.lr = steps, lr
@@ -194,11 +209,13 @@ class LearnerController(QObject):
         if device is not None:
             self.device = device
         device = self.device
-        return self._submit(Kind.LOAD, lambda: jobs.load(path, device), _Context(path=path))
+        run = lambda: jobs.load_learner(path, device)  # noqa: E731
+        return self._submit(Kind.LOAD, run, _Context(path=path))
 
     def unload(self) -> None:
         """No learner (compare mode off): results on their way are dropped."""
         self.checkpoint, self.path, self._cache, self._adapting = None, None, None, None
+        self.openset = OpenSetState(None, "Load a checkpoint first")
         self._latest.clear()
 
     def forget(self) -> None:
@@ -245,12 +262,21 @@ class LearnerController(QObject):
         if not learner.capabilities.adapt_steps:
             steps = lr = None
         fit_map = self.map_wanted and self.has_map()
+        calibration = self.openset.calibration if self.open_set_active() else None
         self._adapting = key
         self._latest.pop(Kind.CLASSIFY, None)  # a classification of an older support is stale
 
         def run():
             return jobs.adapt(
-                learner, spec, support, query.content, steps, lr, device, fit_map=fit_map
+                learner,
+                spec,
+                support,
+                query.content,
+                steps,
+                lr,
+                device,
+                fit_map=fit_map,
+                calibration=calibration,
             )
 
         return self._submit(Kind.ADAPT, run, _Context(key, support, query))
@@ -265,6 +291,11 @@ class LearnerController(QObject):
         projection = cache.projection if mapping else None  # None with a map: fitted there
         learner = self.checkpoint.learner if mapping else None
         spec, device = self.spec, self.device
+        openset = None
+        if self.open_set_active():
+            openset = jobs.OpenSetJob(
+                self.openset.calibration, self.checkpoint.learner, cache.support, cache.rejector
+            )
 
         view_of = self.checkpoint.learner
 
@@ -277,6 +308,7 @@ class LearnerController(QObject):
                 learner,
                 cache.support,
                 projection,
+                openset,
                 view_of,
             )
 
@@ -291,6 +323,10 @@ class LearnerController(QObject):
     # ------------------------------------------------------------------ results (GUI thread)
     def _query_current(self, context: _Context) -> bool:
         return self._query is not None and context.query.version == self._query.version
+
+    def _flags(self, record) -> np.ndarray | None:
+        """A record's "none of these" flags, unless the switch went off since it was asked."""
+        return record.rejected if self.open_set_active() else None
 
     def _on_yielded(self, job: Job, record) -> None:
         if not self.is_current(job):
@@ -309,12 +345,25 @@ class LearnerController(QObject):
             if record.probs is not None and self._query_current(context):
                 names, version = context.support.names, context.query.version
                 self.predicted.emit(
-                    Predicted(record.probs, names, version, record.elapsed, True, record.step)
+                    Predicted(
+                        record.probs,
+                        names,
+                        version,
+                        record.elapsed,
+                        True,
+                        record.step,
+                        self._flags(record),
+                    )
                 )
         elif job.kind is Kind.CLASSIFY and self._query_current(context):
-            names = context.support.names
+            cache = self._cache
+            if record.rejector is not None and cache is not None and cache.key == context.key:
+                cache.rejector = record.rejector
+            names, version = context.support.names, context.query.version
             self.predicted.emit(
-                Predicted(record.probs, names, context.query.version, record.elapsed, False, 0)
+                Predicted(
+                    record.probs, names, version, record.elapsed, False, 0, self._flags(record)
+                )
             )
 
     def _on_finished(self, job: Job, last) -> None:
@@ -323,13 +372,15 @@ class LearnerController(QObject):
         context: _Context = job.context
         if job.kind is Kind.LOAD:
             self._generation += 1
-            self.checkpoint, self.path, self._cache = last, context.path, None
+            self.checkpoint, self.path, self._cache = last.checkpoint, context.path, None
+            self.openset = last.openset
             self.solved.emit(ProblemCode.LOAD_FAILED)
-            self.loaded.emit(Loaded(context.path, last))
+            self.loaded.emit(Loaded(context.path, last.checkpoint))
         elif job.kind is Kind.ADAPT and last is not None:
             last = self._final  # the last step (a map may have followed it)
             self._adapting = None
             self._cache = _Cache(context.key, last.classifier, context.support)
+            self._cache.rejector = last.rejector
             if self._fitted is not None and self._fitted[0] == context.key:
                 self._cache.projection = self._fitted[1]
             self.last_adaptation_s = last.elapsed
@@ -342,10 +393,20 @@ class LearnerController(QObject):
                 names = context.support.names
                 version = context.query.version
                 self.predicted.emit(Predicted(None, names, version, last.elapsed, True, 0))
+            elif self.open_set_active() and last.rejected is None:
+                self._classify(query)  # switched on while adapting: decide now
             else:  # the final record again: the time of the whole adaptation
                 names, version = context.support.names, context.query.version
                 self.predicted.emit(
-                    Predicted(last.probs, names, version, last.elapsed, True, last.total_steps)
+                    Predicted(
+                        last.probs,
+                        names,
+                        version,
+                        last.elapsed,
+                        True,
+                        last.total_steps,
+                        self._flags(last),
+                    )
                 )
             self.adapted.emit(Adapted(last.elapsed, last.total_steps, last.loss))
         elif job.kind is Kind.CLASSIFY and last is not None and not self._query_current(context):

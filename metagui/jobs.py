@@ -22,7 +22,10 @@ from core.data.preprocess import ImageError, load_image
 from core.data.spec import PreprocessSpec
 from core.data.splits import ClassBank, load_split
 from core.embedding_map import Projection
+from core.openset import Calibration
+from core.openset.rejector import Rejector
 from metagui.learner_views import learner_view
+from metagui.openset import OpenSetState, read_openset
 from metagui.session import DRAWING_SPEC, Drawing, Example, SupportSet, keep_picture
 
 
@@ -42,7 +45,9 @@ class MapUpdate:
 
 @dataclass(frozen=True)
 class AdaptUpdate:
-    """One adaptation step as the GUI shows it; ``probs`` ``(n_query, n_way)`` or None."""
+    """One adaptation step as the GUI shows it; ``probs`` ``(n_query, n_way)`` or None;
+    ``rejected`` ``(n_query,)`` bool ("none of these") on the last step when open-set answers
+    are on, with the ``rejector`` fitted for it (cached for the next queries)."""
 
     step: int
     total_steps: int
@@ -51,14 +56,49 @@ class AdaptUpdate:
     probs: np.ndarray | None
     classifier: Classifier
     elapsed: float
+    rejected: np.ndarray | None = None
+    rejector: Rejector | None = None
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """Query class probabilities ``(n_query, n_way)`` from an already adapted classifier."""
+    """Query class probabilities ``(n_query, n_way)`` from an already adapted classifier;
+    ``rejected``/``rejector`` as in ``AdaptUpdate``."""
 
     probs: np.ndarray
     elapsed: float
+    rejected: np.ndarray | None = None
+    rejector: Rejector | None = None
+
+
+@dataclass(frozen=True)
+class OpenSetJob:
+    """Open-set answers asked of a classify job: the checkpoint's ``calibration``, its
+    ``learner`` and the ``support`` set; ``rejector``: already fitted to it, else None."""
+
+    calibration: Calibration
+    learner: Learner
+    support: SupportSet
+    rejector: Rejector | None = None
+
+
+def fit_rejector(job: OpenSetJob, classifier: Classifier, device) -> Rejector:
+    """The job's calibration fitted to its support set (on ``device``) and ``classifier``."""
+    images, labels = job.support.images.to(device), job.support.labels.to(device)
+    return Rejector.fit(job.calibration, job.learner, images, labels, classifier)
+
+
+def open_set(
+    job: OpenSetJob | None, classifier: Classifier, queries: torch.Tensor, probs: torch.Tensor
+) -> tuple[np.ndarray | None, Rejector | None]:
+    """``(rejected (n_query,) bool, rejector)`` for ``queries`` (on the classifier's device),
+    fitting the rejector to the support set when the job has none; ``(None, None)`` without
+    a job."""
+    if job is None:
+        return None, None
+    rejector = job.rejector or fit_rejector(job, classifier, queries.device)
+    flags = rejector.reject(queries, probs, classifier)
+    return (None if flags is None else flags.cpu().numpy()), rejector
 
 
 def query_tensor(query: Drawing | Sequence[Example], spec: PreprocessSpec) -> torch.Tensor | None:
@@ -79,10 +119,12 @@ def adapt(
     lr: float | None,
     device: torch.device,
     fit_map: bool = False,
+    calibration: Calibration | None = None,
 ) -> Iterator[AdaptUpdate | MapUpdate]:
     """Run ``learner.adapt`` on ``device``; one AdaptUpdate per step (``steps``/``lr`` None:
     the learner's own), then the learner's live view if it has one (``learner_views``). With
-    ``fit_map``, a MapUpdate follows."""
+    ``fit_map``, a MapUpdate follows. With ``calibration`` (open-set answers on), the last
+    step says which queries are rejected."""
     start = time.perf_counter()
     queries = query_tensor(query, spec)
     queries = None if queries is None else queries.to(device)
@@ -93,6 +135,10 @@ def adapt(
     for record in records:
         probs = None if record.query_probs is None else record.query_probs.cpu().numpy()
         classifier = record.classifier
+        rejected = rejector = None
+        if calibration is not None and probs is not None and record.step == record.total_steps:
+            job = OpenSetJob(calibration, learner, support)
+            rejected, rejector = open_set(job, record.classifier, queries, record.query_probs)
         yield AdaptUpdate(
             step=record.step,
             total_steps=record.total_steps,
@@ -101,6 +147,8 @@ def adapt(
             probs=probs,
             classifier=classifier,
             elapsed=time.perf_counter() - start,
+            rejected=rejected,
+            rejector=rejector,
         )
     if classifier is not None and learner.capabilities.live_view:
         labels = support.labels.to(device)
@@ -117,19 +165,28 @@ def classify(
     learner: Learner | None = None,
     support: SupportSet | None = None,
     projection: Projection | None = None,
+    openset: OpenSetJob | None = None,
     view_of: Learner | None = None,
 ) -> Iterator[Prediction | MapUpdate]:
-    """Probabilities of the query under an adapted classifier (no re-adaptation needed); with
-    ``view_of`` (the learner) and ``support``, its live view follows; with ``learner`` and
-    ``support``, a MapUpdate follows."""
+    """Probabilities of the query under an adapted classifier (no re-adaptation needed), and
+    with ``openset`` which queries are rejected; with ``view_of`` (the learner) and
+    ``support``, its live view follows; with ``learner`` and ``support``, a MapUpdate
+    follows."""
     start = time.perf_counter()
     queries = query_tensor(query, spec)
     if queries is None:
         return
     queries = queries.to(device)
+    rejected = rejector = None
     with torch.no_grad():
-        probs = torch.softmax(classifier.logits(queries), dim=1).cpu().numpy()
-    yield Prediction(probs, time.perf_counter() - start)
+        if openset is None:
+            logits = classifier.logits(queries)
+        else:
+            rejector = openset.rejector or fit_rejector(openset, classifier, queries.device)
+            logits, flags = rejector.decide(queries, classifier)
+            rejected = flags.cpu().numpy()
+        probs = torch.softmax(logits, dim=1)
+    yield Prediction(probs.cpu().numpy(), time.perf_counter() - start, rejected, rejector)
     if view_of is not None and view_of.capabilities.live_view and support is not None:
         labels = support.labels.to(device)
         yield learner_view(view_of, classifier, labels, support.names, queries)
@@ -178,6 +235,20 @@ def embedding(
 def load(path: Path, device: torch.device) -> Iterator[Checkpoint]:
     """Load a checkpoint off the GUI thread."""
     yield load_checkpoint(path, device)
+
+
+@dataclass(frozen=True)
+class LoadedLearner:
+    """A checkpoint and its open-set calibration (or why there is none)."""
+
+    checkpoint: Checkpoint
+    openset: OpenSetState
+
+
+def load_learner(path: Path, device: torch.device) -> Iterator[LoadedLearner]:
+    """Load a checkpoint and its calibration file off the GUI thread."""
+    checkpoint = load_checkpoint(path, device)
+    yield LoadedLearner(checkpoint, read_openset(path, checkpoint.learner))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from metagui.controller import (
     Stepped,
 )
 from metagui.files import FileActions
+from metagui.openset import OpenSetView
 from metagui.results_view import ResultsView
 from metagui.session import Drawing, Example, Session, TaskClass
 from metagui.throttle import Debounce, Throttle
@@ -47,7 +48,7 @@ NO_MAP = (
 )
 
 
-class MainWindow(WindowLayout, FileActions, ClassActions, ResultsView):
+class MainWindow(WindowLayout, FileActions, ClassActions, ResultsView, OpenSetView):
     #: The probability bars now show the query of ``shown_query_version``.
     predictionShown = Signal()
 
@@ -81,6 +82,7 @@ class MainWindow(WindowLayout, FileActions, ClassActions, ResultsView):
         self.compare = CompareBinding(self, self.second)
         self._wire()
         self._init_files()
+        self._init_openset()
         self.panel.rebuild(self.session)
         self._show_bars()
         self._update_sample_button()

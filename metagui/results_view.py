@@ -9,12 +9,17 @@ from metagui.controller import Predicted
 from metagui.widgets.images import class_colour
 
 LEARNER_VIEW_TITLES = {"memory": "Memory (MANN)", "similarity": "Similarity to each example"}
+#: Colour of the "none of these" answer (no class's colour).
+NONE_COLOUR = "#555555"
 
 
 class ResultsView:
     def _winner(self) -> int | None:
+        """The predicted class of the (first) query; None when none, or "none of these"."""
         shown = self._current_probs()
-        return None if shown is None else int(np.argmax(shown.probs[0]))
+        if shown is None or (shown.rejected is not None and shown.rejected[0]):
+            return None
+        return int(np.argmax(shown.probs[0]))
 
     # ---------------------------------------------------------------- plots
     def _update_plots(self) -> None:
@@ -38,22 +43,41 @@ class ResultsView:
         names = self.session.names()
         shown = self._current_probs()
         self.bars.show_probs(None if shown is None else shown.probs[0], names)
-        self._show_prediction(None if shown is None else shown.probs, names)
+        if shown is None:
+            self._show_prediction(None, names)
+        else:
+            self._show_prediction(shown.probs, names, shown.rejected)
         if shown is not None:
             self.shown_query_version = shown.query_version
             self.predictionShown.emit()
 
-    def _show_prediction(self, probs: np.ndarray | None, names: tuple[str, ...]) -> None:
+    def _show_prediction(
+        self,
+        probs: np.ndarray | None,
+        names: tuple[str, ...],
+        rejected: np.ndarray | None = None,
+    ) -> None:
+        """``probs`` ``(n_query, n_way)``; ``rejected`` ``(n_query,)``: "none of these"."""
         text, style = "", ""
         if probs is not None:
             winner = int(np.argmax(probs[0]))
-            text = f"→ {names[winner]}  ({probs[0, winner]:.0%})"
-            style = f"color: {class_colour(winner).name()};"
+            refused = rejected is not None and bool(rejected[0])
+            if refused:
+                text = f"→ none of these  (closest: {names[winner]})"
+                style = f"color: {NONE_COLOUR};"
+            else:
+                text = f"→ {names[winner]}  ({probs[0, winner]:.0%})"
+                style = f"color: {class_colour(winner).name()};"
             if len(probs) > 1:
-                others = ", ".join(names[int(i)] for i in probs.argmax(1)[1:6])
+                others = ", ".join(
+                    "none"
+                    if rejected is not None and rejected[i]
+                    else names[int(probs[i].argmax())]
+                    for i in range(1, min(len(probs), 6))
+                )
                 text += f"<br><small>other images: {others}</small>"
             if self._truth is not None and self._truth < len(names):
-                right = winner == self._truth
+                right = winner == self._truth and not refused
                 text += "  ✓ correct" if right else f"  ✗ wrong: it is {names[self._truth]}"
                 style = "color: #1e8449;" if right else "color: #c0392b;"
         # unchanged text or style sheet is not set again: a style sheet change costs a restyle

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QFont, QKeySequence
 from PySide6.QtWidgets import (
+    QCheckBox,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -99,6 +100,11 @@ class WindowLayout(QMainWindow):
             "Classify the query",
             "Classify now (Ctrl+Enter); predictions also update by themselves while you draw",
         )
+        self.openset_check = named(
+            QCheckBox("None of these"),
+            "openSetCheck",
+            "Answer none of these when the query is far from every class",
+        )
         self.prediction = named(QLabel(), "predictionLabel", "Prediction")
         self.prediction.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.prediction.setWordWrap(True)
@@ -113,6 +119,7 @@ class WindowLayout(QMainWindow):
         row = QHBoxLayout()
         for widget in (self.query_undo, self.query_clear, self.query_open, self.classify_button):
             row.addWidget(widget)
+        row.addWidget(self.openset_check)
         query.addLayout(row)
         query.addWidget(self.prediction)
 

@@ -68,6 +68,21 @@ class FastClassifier:
         both = torch.cat([self.support, images.to(self.support.dtype)]).unsqueeze(0)
         return head_logits(self.params, self.features(self.params, both, n_s))[0, n_s:]
 
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """The adapted network's features ``(n, d)`` of ``images`` ``(n, C, H, W)``, what the
+        head sees (normalised like ``logits``); used by the open-set distance scores."""
+        n_s = len(self.support)
+        if images is self.support:  # the support set alone: one pass, same statistics
+            return self.features(self.params, images.unsqueeze(0), n_s)[0]
+        both = torch.cat([self.support, images.to(self.support.dtype)]).unsqueeze(0)
+        return self.features(self.params, both, n_s)[0, n_s:]
+
+    @torch.no_grad()
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits ``(n, n_way)`` of features ``(n, d)`` from ``embed``: ``logits`` in two parts."""
+        return head_logits(self.params, features.unsqueeze(0))[0]
+
 
 @dataclass(frozen=True)
 class TaskBatch:

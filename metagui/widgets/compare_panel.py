@@ -13,6 +13,8 @@ from metagui.widgets.images import class_colour
 from metagui.widgets.plots import ProbabilityPlot
 
 NO_SECOND = "choose a second learner…"
+#: ``LearnerColumn.winner`` when the answer is "none of these" (open-set answers on).
+NONE_OF_THESE = -1
 
 
 class LearnerColumn(QWidget):
@@ -41,9 +43,16 @@ class LearnerColumn(QWidget):
         layout.addWidget(self.result)
 
     def show_result(
-        self, probs: np.ndarray | None, names, elapsed: float, adapted: bool, steps: int
+        self,
+        probs: np.ndarray | None,
+        names,
+        elapsed: float,
+        adapted: bool,
+        steps: int,
+        rejected: np.ndarray | None = None,
     ) -> None:
-        """``probs`` ``(n_query, n_way)`` or None; ``adapted``: the time includes adapting."""
+        """``probs`` ``(n_query, n_way)`` or None; ``adapted``: the time includes adapting;
+        ``rejected`` ``(n_query,)``: "none of these" (winner ``NONE_OF_THESE``)."""
         self.bars.show_probs(None if probs is None else probs[0], names)
         timing = (
             f"adapted in {elapsed * 1000:.0f} ms ({steps} steps)"
@@ -56,6 +65,11 @@ class LearnerColumn(QWidget):
             self.result.setStyleSheet("")
             return
         self.winner = int(np.argmax(probs[0]))
+        if rejected is not None and rejected[0]:
+            closest, self.winner = names[self.winner], NONE_OF_THESE
+            self.result.setText(f"→ none of these (closest: {closest}) · {timing}")
+            self.result.setStyleSheet("color: #555555;")
+            return
         self.result.setText(f"→ {names[self.winner]} ({probs[0, self.winner]:.0%}) · {timing}")
         self.result.setStyleSheet(f"color: {class_colour(self.winner).name()};")
 
@@ -140,7 +154,12 @@ class ComparePanel(QWidget):
         names = self.a.bars.names
         if a is None or b is None or self.a.bars.names != self.b.bars.names:
             self.verdict.setText("")
-        elif a == b:
-            self.verdict.setText(f"Both predict {names[a]}.")
         else:
-            self.verdict.setText(f"They disagree: A says {names[a]}, B says {names[b]}.")
+
+            def said(i: int) -> str:
+                return "none of these" if i == NONE_OF_THESE else names[i]
+
+            if a == b:
+                self.verdict.setText(f"Both predict {said(a)}.")
+            else:
+                self.verdict.setText(f"They disagree: A says {said(a)}, B says {said(b)}.")

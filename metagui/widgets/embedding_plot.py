@@ -23,9 +23,12 @@ class EmbeddingPlot(pg.PlotWidget):
         self.setAccessibleName("Embedding map of the support examples, class centres and query")
         self.setToolTip(
             "Where the model places each example: dots are your examples, stars the class "
-            "centres, the cross is the query. Metric learners pick the class whose examples "
-            "the query lies closest to."
+            "centres, the cross is the query, joined to the predicted class (no line: “none "
+            "of these”). Metric learners pick the class whose examples the query lies closest "
+            "to in their full embedding space; this is its 2-D PCA projection, so a cross can "
+            "look nearer to another star than to the one it is joined to (the caption says so)."
         )
+        self._base_title = "Embedding map"
         self._title = ""
         self._set_title("Embedding map")
         self.setMenuEnabled(False)
@@ -59,7 +62,8 @@ class EmbeddingPlot(pg.PlotWidget):
         self._link.setData([], [])
         for label in self._names:
             label.setVisible(False)
-        self._set_title("Embedding map")
+        self._base_title = "Embedding map"
+        self._set_title(self._base_title)
         self.setXRange(-1, 1, padding=0)
         self.setYRange(-1, 1, padding=0)
         self._note.setPos(0, 0)
@@ -90,7 +94,6 @@ class EmbeddingPlot(pg.PlotWidget):
         )
         see_through = [QColor(c.red(), c.green(), c.blue(), 110) for c in colours]
         self._centres.setData(pos=found.centres, brush=[pg.mkBrush(c) for c in see_through])
-        self._show_query(found, winner)
         while len(self._names) < n_way:
             label = pg.TextItem("", anchor=(0.5, 1.3))
             self.addItem(label, ignoreBounds=True)
@@ -103,7 +106,8 @@ class EmbeddingPlot(pg.PlotWidget):
                 label.setPos(*found.centres[i])
         self.getPlotItem().autoRange(padding=0.15)
         share = float(found.explained.sum())
-        self._set_title(f"Embedding map (the 2-D view keeps {share:.0%} of the spread)")
+        self._base_title = f"Embedding map (the 2-D view keeps {share:.0%} of the spread)"
+        self._show_query(found, winner)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -126,3 +130,22 @@ class EmbeddingPlot(pg.PlotWidget):
             self._link.setData(link[:, 0], link[:, 1])
         else:
             self._link.setData([], [])
+        self._set_title(self._base_title + disagreement(found, winner))
+
+
+def disagreement(found: MapUpdate, winner: int | None) -> str:
+    """A caption line when the query's nearest centre in the 2-D view is not the predicted
+    class (the prediction uses the full embedding; the view is a projection), else ""."""
+    if found.query is None or not len(found.query) or winner is None:
+        return ""
+    if not 0 <= winner < len(found.centres) or winner >= len(found.names):
+        return ""
+    near = int(np.linalg.norm(found.centres - found.query[0], axis=1).argmin())
+    if near == winner:
+        return ""
+    dims = found.projection.axes.shape[1] if found.projection is not None else None
+    space = f"all {dims} dims" if dims else "the full embedding"
+    return (
+        f"<br><span style='font-size:9pt'>In 2-D it looks nearest to {found.names[near]}; "
+        f"the prediction ({found.names[winner]}) uses {space}</span>"
+    )

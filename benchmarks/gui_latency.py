@@ -1,4 +1,4 @@
-"""GUI responsiveness of the metagui window (ProtoNet, 5-way 5-shot drawn support set).
+"""GUI responsiveness of the metagui window (5-way 5-shot drawn support set).
 
 Measures, in the real window with simulated mouse strokes:
 
@@ -8,8 +8,11 @@ Measures, in the real window with simulated mouse strokes:
    heartbeat (interval 2 ms): the largest gap between two ticks minus the interval, compared
    with the same heartbeat while the window is idle (the machine's own scheduling noise).
 
-``--view map`` (default for ProtoNet: the embedding map is on screen and recomputed with every
-prediction) or ``--view loss`` (the inner-loop loss tab instead).
+``--checkpoint`` defaults to the window's default (``metagui.checkpoints.DEFAULT_CHECKPOINT``).
+``--view map`` (the embedding map on screen, recomputed with every prediction: the window's
+choice for metric learners) or ``--view loss`` (the inner-loop loss tab); default: the window's.
+``--workers qthread|superqt``: the hand-written ``JobThread``/``Throttle`` or superqt's
+``GeneratorWorker``/``qthrottled`` (``metagui.worker.BACKEND``).
 
 Targets (issues 3, 13): pen-up -> bars p95 <= 50 ms; longest GUI stall while adapting <= 16 ms.
 
@@ -35,6 +38,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from core.device import keep_freed_memory
+from metagui import worker
 from metagui.checkpoints import shipped_checkpoints
 from metagui.main_window import MainWindow
 from metagui.session import Drawing, Example
@@ -122,7 +126,7 @@ class Bench:
                 self.w.learner._cache is not adapted
                 and self.w.learner._cache is not None
                 and self.w.shown_query_version >= seen
-                and not self.w._plot_throttle._timer.isActive()
+                and not self.w._plot_throttle.pending()
             )
         )
         return time.perf_counter() - start
@@ -155,8 +159,20 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=10, help="adaptation steps (GUI default)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10.0, help="heartbeat duration")
-    parser.add_argument("--view", choices=("map", "loss"), default="map", help="tab on screen")
+    parser.add_argument(
+        "--view",
+        choices=("map", "loss"),
+        default=None,
+        help="tab on screen (default: the window's)",
+    )
+    parser.add_argument(
+        "--workers",
+        choices=("qthread", "superqt"),
+        default=worker.BACKEND,
+        help="JobThread/Throttle (qthread) or superqt's GeneratorWorker/qthrottled (superqt)",
+    )
     args = parser.parse_args()
+    worker.BACKEND = args.workers
     keep_freed_memory()  # as metagui's main does
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or next(iter(shipped_checkpoints()), None)
@@ -171,7 +187,9 @@ def main() -> int:
     bench.wait_until(lambda: w.checkpoint is not None)
     w.ask_before_discard = False
     w.settings.steps.setValue(args.steps)
-    w.model_tabs.setCurrentWidget(w.map_plot if args.view == "map" else w.loss_plot)
+    if args.view is not None:
+        w.model_tabs.setCurrentWidget(w.map_plot if args.view == "map" else w.loss_plot)
+    view = "map" if w.model_tabs.currentWidget() is w.map_plot else "loss"
     w._hyper.cancel()
     w.learner.set_overrides(*w.settings.overrides())
     rng = np.random.default_rng(0)
@@ -228,7 +246,7 @@ def main() -> int:
     ):
         signal.disconnect()
         signal.connect(getattr(w, name))
-    w._plot_throttle._callback = w._update_plots
+    w._plot_throttle.callback = w._update_plots
     busy_gaps = bench.heartbeat(args.seconds, churn)
     bench.idle()
     adapt_ms = (w.last_adaptation_s or math.nan) * 1000
@@ -237,7 +255,8 @@ def main() -> int:
     load = os.getloadavg()
     print(
         f"checkpoint: {checkpoint.name}; {WAYS}-way {SHOTS}-shot drawn support set, "
-        f"{args.steps} adaptation steps, {args.view} tab shown, torch threads {args.threads}, "
+        f"{args.steps} adaptation steps, {view} tab shown, torch threads {args.threads}, "
+        f"workers {args.workers}, "
         f"Qt platform {app.platformName()}, load average {load[0]:.2f} on {os.cpu_count()} CPUs"
     )
     print(

@@ -21,6 +21,18 @@ class Throttle(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._fire)
 
+    @property
+    def callback(self) -> Callable[[], None]:
+        return self._callback
+
+    @callback.setter
+    def callback(self, callback: Callable[[], None]) -> None:
+        self._callback = callback
+
+    def pending(self) -> bool:
+        """An update is scheduled."""
+        return self._timer.isActive()
+
     def request(self) -> None:
         if self._timer.isActive():
             return
@@ -74,3 +86,25 @@ class Debounce(QObject):
     def _fire(self) -> None:
         self.cancel()
         self._callback()
+
+
+def throttle(interval_ms: int, callback: Callable[[], None], parent=None):
+    """A ``Throttle``, or its superqt equivalent (see ``metagui.worker.BACKEND``)."""
+    from metagui import worker
+
+    if worker.BACKEND == "superqt":
+        from metagui.superqt_workers import QThrottle
+
+        return QThrottle(interval_ms, callback, parent)
+    return Throttle(interval_ms, callback, parent)
+
+
+def debounce(delay_ms: int, max_wait_ms: int, callback: Callable[[], None], parent=None):
+    """A ``Debounce``, or its superqt equivalent (see ``metagui.worker.BACKEND``)."""
+    from metagui import worker
+
+    if worker.BACKEND == "superqt":
+        from metagui.superqt_workers import QDebounce
+
+        return QDebounce(delay_ms, max_wait_ms, callback, parent)
+    return Debounce(delay_ms, max_wait_ms, callback, parent)

@@ -20,6 +20,11 @@ from PySide6.QtCore import QThread, Signal
 
 _ids = itertools.count(1)
 
+#: Which implementation ``job_queue`` (and ``metagui.throttle``'s factories) build: "qthread"
+#: (``JobThread``, ``Throttle``, ``Debounce``) or "superqt" (``metagui.superqt_workers``). Set
+#: by ``benchmarks/gui_latency.py --workers`` to measure both in one run.
+BACKEND = "qthread"
+
 
 @dataclass(eq=False)
 class Job:
@@ -147,3 +152,12 @@ class JobThread(QThread):
             self.cancelled.emit(job)
         else:
             self.finished_job.emit(job, last)
+
+
+def job_queue(name: str, parent=None):
+    """A ``JobThread``, or its superqt equivalent when ``BACKEND == "superqt"``."""
+    if BACKEND == "superqt":
+        from metagui.superqt_workers import WorkerQueue
+
+        return WorkerQueue(name, parent)
+    return JobThread(name, parent)

@@ -5,14 +5,24 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import torch
 
 from core.algorithms import build_learner
-from metagui import jobs
+from metagui import jobs, worker
 from metagui.session import DRAWING_SPEC, Session
-from metagui.worker import Job, JobThread
+from metagui.worker import Job
 
 CPU = torch.device("cpu")
+
+
+@pytest.fixture(params=["qthread", "superqt"])
+def JobThread(request, monkeypatch):  # stands for the class
+    """Both implementations of the job queue (``metagui.worker.BACKEND``)."""
+    if request.param == "superqt":
+        pytest.importorskip("superqt")
+    monkeypatch.setattr(worker, "BACKEND", request.param)
+    return worker.job_queue
 
 
 def slow(n: int, delay: float = 0.01, gate: threading.Event | None = None):
@@ -26,7 +36,7 @@ def slow(n: int, delay: float = 0.01, gate: threading.Event | None = None):
     return run
 
 
-def test_one_signal_per_record_then_finished(qtbot):
+def test_one_signal_per_record_then_finished(qtbot, JobThread):
     thread = JobThread("test")
     records = []
     thread.yielded.connect(lambda job, r: records.append(r))
@@ -37,7 +47,7 @@ def test_one_signal_per_record_then_finished(qtbot):
     assert thread.stop()
 
 
-def test_adaptation_records_through_the_worker(qtbot):
+def test_adaptation_records_through_the_worker(qtbot, JobThread):
     torch.manual_seed(0)
     learner = build_learner("protonet", {})
     session = Session(("a", "b"))
@@ -64,7 +74,7 @@ def jobs_example(seed: int):
     return Example((torch.rand(1, 28, 28, generator=g) > 0.8).float(), "test")
 
 
-def test_newest_wins_under_a_burst(qtbot):
+def test_newest_wins_under_a_burst(qtbot, JobThread):
     thread = JobThread("test")
     finished, cancelled = [], []
     thread.finished_job.connect(lambda job, r: finished.append(job.id))
@@ -80,7 +90,7 @@ def test_newest_wins_under_a_burst(qtbot):
     thread.stop()
 
 
-def test_other_kinds_are_not_cancelled(qtbot):
+def test_other_kinds_are_not_cancelled(qtbot, JobThread):
     thread = JobThread("test")
     finished = []
     thread.finished_job.connect(lambda job, r: finished.append(job.kind))
@@ -91,7 +101,7 @@ def test_other_kinds_are_not_cancelled(qtbot):
     thread.stop()
 
 
-def test_errors_become_messages_and_the_thread_keeps_serving(qtbot):
+def test_errors_become_messages_and_the_thread_keeps_serving(qtbot, JobThread):
     def broken():
         yield 1
         raise ValueError("the support set is empty: add at least one example to each class")
@@ -105,7 +115,7 @@ def test_errors_become_messages_and_the_thread_keeps_serving(qtbot):
     thread.stop()
 
 
-def test_stop_mid_job_ends_the_thread(qtbot):
+def test_stop_mid_job_ends_the_thread(qtbot, JobThread):
     gate = threading.Event()
     thread = JobThread("test")
     with qtbot.waitSignal(thread.started_job, timeout=5000):
@@ -113,3 +123,59 @@ def test_stop_mid_job_ends_the_thread(qtbot):
     gate.set()
     assert thread.stop(timeout_ms=5000)
     assert not thread.isRunning()
+
+
+def test_runtime_errors_are_reported_too(qtbot, JobThread):
+    """torch raises RuntimeError (e.g. a shape mismatch); superqt's GeneratorWorker alone would
+    swallow it as a warning, emitting neither ``errored`` nor ``finished``."""
+
+    def broken():
+        yield 1
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    thread = JobThread("test")
+    with qtbot.waitSignal(thread.failed, timeout=5000) as blocker:
+        job = thread.submit(Job("adapt", broken))
+    assert "shapes cannot be multiplied" in blocker.args[1]
+    assert job.error is RuntimeError
+    qtbot.waitUntil(lambda: not thread.busy(), timeout=5000)
+    assert thread.stop()
+
+
+def test_stop_ends_a_long_job_within_a_second_and_closes_its_generator(qtbot, JobThread):
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                time.sleep(0.05)
+                yield 0
+        finally:
+            closed.set()  # e.g. background.load_bank_cancellable terminating its child
+
+    thread = JobThread("test")
+    finished = []
+    thread.finished_job.connect(lambda job, r: finished.append(job.id))
+    with qtbot.waitSignal(thread.yielded, timeout=5000):
+        job = thread.submit(Job("sample", endless))
+    start = time.perf_counter()
+    assert thread.stop(timeout_ms=5000)
+    assert time.perf_counter() - start < 1.0
+    assert closed.is_set() and job.is_cancelled and not thread.isRunning()
+    qtbot.wait(50)
+    assert finished == []
+
+
+def test_a_superseded_job_yields_nothing_more(qtbot, JobThread):
+    thread = JobThread("test")
+    seen = []
+    thread.yielded.connect(lambda job, r: seen.append(job.id))
+    with qtbot.waitSignal(thread.yielded, timeout=5000):
+        old = thread.submit(Job("adapt", slow(1000, 0.005)))
+    with qtbot.waitSignal(thread.finished_job, timeout=5000) as blocker:
+        new = thread.submit(Job("adapt", slow(3, 0.0)))
+    assert blocker.args[0] is new and old.is_cancelled
+    after = seen[seen.index(new.id) :]
+    assert old.id not in after  # nothing of the old job once the new one ran
+    assert seen.count(new.id) == 3
+    thread.stop()

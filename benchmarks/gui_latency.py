@@ -11,8 +11,6 @@ Measures, in the real window with simulated mouse strokes:
 ``--checkpoint`` defaults to the window's default (``metagui.checkpoints.DEFAULT_CHECKPOINT``).
 ``--view map`` (the embedding map on screen, recomputed with every prediction: the window's
 choice for metric learners) or ``--view loss`` (the inner-loop loss tab); default: the window's.
-``--workers qthread|superqt``: the hand-written ``JobThread``/``Throttle`` or superqt's
-``GeneratorWorker``/``qthrottled`` (``metagui.worker.BACKEND``).
 
 Targets (issues 3, 13): pen-up -> bars p95 <= 50 ms; longest GUI stall while adapting <= 16 ms.
 
@@ -38,7 +36,6 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from core.device import keep_freed_memory
-from metagui import worker
 from metagui.checkpoints import shipped_checkpoints
 from metagui.main_window import MainWindow
 from metagui.session import Drawing, Example
@@ -165,14 +162,7 @@ def main() -> int:
         default=None,
         help="tab on screen (default: the window's)",
     )
-    parser.add_argument(
-        "--workers",
-        choices=("qthread", "superqt"),
-        default=worker.BACKEND,
-        help="JobThread/Throttle (qthread) or superqt's GeneratorWorker/qthrottled (superqt)",
-    )
     args = parser.parse_args()
-    worker.BACKEND = args.workers
     keep_freed_memory()  # as metagui's main does
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or next(iter(shipped_checkpoints()), None)
@@ -256,7 +246,6 @@ def main() -> int:
     print(
         f"checkpoint: {checkpoint.name}; {WAYS}-way {SHOTS}-shot drawn support set, "
         f"{args.steps} adaptation steps, {view} tab shown, torch threads {args.threads}, "
-        f"workers {args.workers}, "
         f"Qt platform {app.platformName()}, load average {load[0]:.2f} on {os.cpu_count()} CPUs"
     )
     print(

@@ -25,7 +25,7 @@ from core.data.spec import PreprocessSpec
 from core.embedding_map import Projection, has_map
 from metagui import jobs
 from metagui.session import DRAWING_SPEC, Drawing, Example, Session, SupportError, SupportSet
-from metagui.worker import Job, job_queue
+from metagui.worker import Job, JobQueue
 
 
 class ProblemCode(enum.Enum):
@@ -142,7 +142,7 @@ class LearnerController(QObject):
 
     def __init__(self, thread_name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.thread = job_queue(thread_name, self)
+        self.thread = JobQueue(thread_name, self)
         self.checkpoint: Checkpoint | None = None
         self.path: Path | None = None
         self.device = torch.device("cpu")

@@ -29,7 +29,7 @@ from metagui.controller import (
 from metagui.files import FileActions
 from metagui.results_view import ResultsView
 from metagui.session import Drawing, Example, Session, TaskClass
-from metagui.throttle import debounce, throttle
+from metagui.throttle import Debounce, Throttle
 from metagui.widgets.images import example_qimage
 from metagui.window_layout import WindowLayout
 
@@ -74,9 +74,9 @@ class MainWindow(WindowLayout, FileActions, ClassActions, ResultsView):
         self._build()
         self.teach_canvas.setFocus()
         self._last_canvas = self.teach_canvas
-        self._plot_throttle = throttle(PLOT_INTERVAL_MS, self._update_plots, self)
-        self._live = debounce(LIVE_DELAY_MS, LIVE_MAX_WAIT_MS, self.request_prediction, self)
-        self._hyper = debounce(250, 600, self._hyper_changed, self)
+        self._plot_throttle = Throttle(PLOT_INTERVAL_MS, self._update_plots, self)
+        self._live = Debounce(LIVE_DELAY_MS, LIVE_MAX_WAIT_MS, self.request_prediction, self)
+        self._hyper = Debounce(250, 600, self._hyper_changed, self)
         self.compare = CompareBinding(self, self.second)
         self._wire()
         self._init_files()

@@ -46,16 +46,6 @@ def _no_dangling_qthreads(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _workers(monkeypatch):
-    """``METAGUI_TEST_WORKERS=superqt`` runs the window on superqt's workers and throttlers."""
-    import os
-
-    from metagui import worker
-
-    monkeypatch.setattr(worker, "BACKEND", os.environ.get("METAGUI_TEST_WORKERS", "qthread"))
-
-
-@pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
     """Every test sees its own (empty) checkpoint folder unless it sets one."""
     folder = tmp_path / "no-checkpoints"

@@ -1,28 +1,19 @@
-"""The job thread: one signal per record, newest wins, errors reported, clean stop."""
+"""The job queue (superqt workers): one signal per record, newest wins, errors reported, clean
+stop within a second."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-import pytest
 import torch
 
 from core.algorithms import build_learner
-from metagui import jobs, worker
+from metagui import jobs
 from metagui.session import DRAWING_SPEC, Session
-from metagui.worker import Job
+from metagui.worker import Job, JobQueue
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(params=["qthread", "superqt"])
-def JobThread(request, monkeypatch):  # stands for the class
-    """Both implementations of the job queue (``metagui.worker.BACKEND``)."""
-    if request.param == "superqt":
-        pytest.importorskip("superqt")
-    monkeypatch.setattr(worker, "BACKEND", request.param)
-    return worker.job_queue
 
 
 def slow(n: int, delay: float = 0.01, gate: threading.Event | None = None):
@@ -36,8 +27,8 @@ def slow(n: int, delay: float = 0.01, gate: threading.Event | None = None):
     return run
 
 
-def test_one_signal_per_record_then_finished(qtbot, JobThread):
-    thread = JobThread("test")
+def test_one_signal_per_record_then_finished(qtbot):
+    thread = JobQueue("test")
     records = []
     thread.yielded.connect(lambda job, r: records.append(r))
     with qtbot.waitSignal(thread.finished_job, timeout=5000) as blocker:
@@ -47,14 +38,14 @@ def test_one_signal_per_record_then_finished(qtbot, JobThread):
     assert thread.stop()
 
 
-def test_adaptation_records_through_the_worker(qtbot, JobThread):
+def test_adaptation_records_through_the_worker(qtbot):
     torch.manual_seed(0)
     learner = build_learner("protonet", {})
     session = Session(("a", "b"))
     session.add_examples(0, [jobs_example(0)])
     session.add_examples(1, [jobs_example(1)])
     support = session.support_set()
-    thread = JobThread("test")
+    thread = JobQueue("test")
     steps = []
     thread.yielded.connect(lambda job, r: steps.append(r.step))
     with qtbot.waitSignal(thread.finished_job, timeout=10_000) as blocker:
@@ -74,8 +65,8 @@ def jobs_example(seed: int):
     return Example((torch.rand(1, 28, 28, generator=g) > 0.8).float(), "test")
 
 
-def test_newest_wins_under_a_burst(qtbot, JobThread):
-    thread = JobThread("test")
+def test_newest_wins_under_a_burst(qtbot):
+    thread = JobQueue("test")
     finished, cancelled = [], []
     thread.finished_job.connect(lambda job, r: finished.append(job.id))
     thread.cancelled.connect(lambda job: cancelled.append(job.id))
@@ -90,8 +81,8 @@ def test_newest_wins_under_a_burst(qtbot, JobThread):
     thread.stop()
 
 
-def test_other_kinds_are_not_cancelled(qtbot, JobThread):
-    thread = JobThread("test")
+def test_other_kinds_are_not_cancelled(qtbot):
+    thread = JobQueue("test")
     finished = []
     thread.finished_job.connect(lambda job, r: finished.append(job.kind))
     with qtbot.waitSignals([thread.finished_job, thread.finished_job], timeout=5000):
@@ -101,12 +92,12 @@ def test_other_kinds_are_not_cancelled(qtbot, JobThread):
     thread.stop()
 
 
-def test_errors_become_messages_and_the_thread_keeps_serving(qtbot, JobThread):
+def test_errors_become_messages_and_the_thread_keeps_serving(qtbot):
     def broken():
         yield 1
         raise ValueError("the support set is empty: add at least one example to each class")
 
-    thread = JobThread("test")
+    thread = JobQueue("test")
     with qtbot.waitSignal(thread.failed, timeout=5000) as blocker:
         thread.submit(Job("adapt", broken))
     assert blocker.args[1].startswith("the support set is empty")
@@ -115,9 +106,9 @@ def test_errors_become_messages_and_the_thread_keeps_serving(qtbot, JobThread):
     thread.stop()
 
 
-def test_stop_mid_job_ends_the_thread(qtbot, JobThread):
+def test_stop_mid_job_ends_the_thread(qtbot):
     gate = threading.Event()
-    thread = JobThread("test")
+    thread = JobQueue("test")
     with qtbot.waitSignal(thread.started_job, timeout=5000):
         thread.submit(Job("adapt", slow(10_000, 0.001, gate)))
     gate.set()
@@ -125,7 +116,7 @@ def test_stop_mid_job_ends_the_thread(qtbot, JobThread):
     assert not thread.isRunning()
 
 
-def test_runtime_errors_are_reported_too(qtbot, JobThread):
+def test_runtime_errors_are_reported_too(qtbot):
     """torch raises RuntimeError (e.g. a shape mismatch); superqt's GeneratorWorker alone would
     swallow it as a warning, emitting neither ``errored`` nor ``finished``."""
 
@@ -133,7 +124,7 @@ def test_runtime_errors_are_reported_too(qtbot, JobThread):
         yield 1
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
 
-    thread = JobThread("test")
+    thread = JobQueue("test")
     with qtbot.waitSignal(thread.failed, timeout=5000) as blocker:
         job = thread.submit(Job("adapt", broken))
     assert "shapes cannot be multiplied" in blocker.args[1]
@@ -142,7 +133,7 @@ def test_runtime_errors_are_reported_too(qtbot, JobThread):
     assert thread.stop()
 
 
-def test_stop_ends_a_long_job_within_a_second_and_closes_its_generator(qtbot, JobThread):
+def test_stop_ends_a_long_job_within_a_second_and_closes_its_generator(qtbot):
     closed = threading.Event()
 
     def endless():
@@ -153,7 +144,7 @@ def test_stop_ends_a_long_job_within_a_second_and_closes_its_generator(qtbot, Jo
         finally:
             closed.set()  # e.g. background.load_bank_cancellable terminating its child
 
-    thread = JobThread("test")
+    thread = JobQueue("test")
     finished = []
     thread.finished_job.connect(lambda job, r: finished.append(job.id))
     with qtbot.waitSignal(thread.yielded, timeout=5000):
@@ -166,8 +157,8 @@ def test_stop_ends_a_long_job_within_a_second_and_closes_its_generator(qtbot, Jo
     assert finished == []
 
 
-def test_a_superseded_job_yields_nothing_more(qtbot, JobThread):
-    thread = JobThread("test")
+def test_a_superseded_job_yields_nothing_more(qtbot):
+    thread = JobQueue("test")
     seen = []
     thread.yielded.connect(lambda job, r: seen.append(job.id))
     with qtbot.waitSignal(thread.yielded, timeout=5000):

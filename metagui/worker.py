@@ -106,7 +106,6 @@ class JobQueue(QObject):
         self._pool.setObjectName(name)
         self._pool.setMaxThreadCount(1)  # one job at a time, in submission order
         self._pool.setExpiryTimeout(-1)  # the thread stays until stop(): no restart per job
-        self._lock = threading.Lock()
         self._workers: dict[int, _JobWorker] = {}  # job id -> worker, queued or running
         self._last: dict[int, object] = {}  # job id -> its last record received
         self._failed: set[int] = set()
@@ -116,7 +115,7 @@ class JobQueue(QObject):
         self._stopping = False
 
     def submit(self, job: Job) -> Job:
-        """Queue ``job``; cancel the running and queued jobs of its kind."""
+        """Queue ``job`` (from the GUI thread); cancel the running and queued jobs of its kind."""
         if self._stopping:
             return job
         for old in [w for w in self._workers.values() if w.job.kind == job.kind]:

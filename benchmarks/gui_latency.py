@@ -1,4 +1,4 @@
-"""GUI responsiveness of the metagui window (ProtoNet, 5-way 5-shot drawn support set).
+"""GUI responsiveness of the metagui window (5-way 5-shot drawn support set).
 
 Measures, in the real window with simulated mouse strokes:
 
@@ -8,8 +8,9 @@ Measures, in the real window with simulated mouse strokes:
    heartbeat (interval 2 ms): the largest gap between two ticks minus the interval, compared
    with the same heartbeat while the window is idle (the machine's own scheduling noise).
 
-``--view map`` (default for ProtoNet: the embedding map is on screen and recomputed with every
-prediction) or ``--view loss`` (the inner-loop loss tab instead).
+``--checkpoint`` defaults to the window's default (``metagui.checkpoints.DEFAULT_CHECKPOINT``).
+``--view map`` (the embedding map on screen, recomputed with every prediction: the window's
+choice for metric learners) or ``--view loss`` (the inner-loop loss tab); default: the window's.
 
 Targets (issues 3, 13): pen-up -> bars p95 <= 50 ms; longest GUI stall while adapting <= 16 ms.
 
@@ -122,7 +123,7 @@ class Bench:
                 self.w.learner._cache is not adapted
                 and self.w.learner._cache is not None
                 and self.w.shown_query_version >= seen
-                and not self.w._plot_throttle._timer.isActive()
+                and not self.w._plot_throttle.pending()
             )
         )
         return time.perf_counter() - start
@@ -155,7 +156,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=10, help="adaptation steps (GUI default)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10.0, help="heartbeat duration")
-    parser.add_argument("--view", choices=("map", "loss"), default="map", help="tab on screen")
+    parser.add_argument(
+        "--view",
+        choices=("map", "loss"),
+        default=None,
+        help="tab on screen (default: the window's)",
+    )
     args = parser.parse_args()
     keep_freed_memory()  # as metagui's main does
     torch.set_num_threads(args.threads)
@@ -171,7 +177,9 @@ def main() -> int:
     bench.wait_until(lambda: w.checkpoint is not None)
     w.ask_before_discard = False
     w.settings.steps.setValue(args.steps)
-    w.model_tabs.setCurrentWidget(w.map_plot if args.view == "map" else w.loss_plot)
+    if args.view is not None:
+        w.model_tabs.setCurrentWidget(w.map_plot if args.view == "map" else w.loss_plot)
+    view = "map" if w.model_tabs.currentWidget() is w.map_plot else "loss"
     w._hyper.cancel()
     w.learner.set_overrides(*w.settings.overrides())
     rng = np.random.default_rng(0)
@@ -228,7 +236,7 @@ def main() -> int:
     ):
         signal.disconnect()
         signal.connect(getattr(w, name))
-    w._plot_throttle._callback = w._update_plots
+    w._plot_throttle.callback = w._update_plots
     busy_gaps = bench.heartbeat(args.seconds, churn)
     bench.idle()
     adapt_ms = (w.last_adaptation_s or math.nan) * 1000
@@ -237,7 +245,7 @@ def main() -> int:
     load = os.getloadavg()
     print(
         f"checkpoint: {checkpoint.name}; {WAYS}-way {SHOTS}-shot drawn support set, "
-        f"{args.steps} adaptation steps, {args.view} tab shown, torch threads {args.threads}, "
+        f"{args.steps} adaptation steps, {view} tab shown, torch threads {args.threads}, "
         f"Qt platform {app.platformName()}, load average {load[0]:.2f} on {os.cpu_count()} CPUs"
     )
     print(

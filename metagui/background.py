@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 from core.data.spec import PreprocessSpec
 from core.data.splits import ClassBank, load_split
 from metagui import jobs
-from metagui.worker import Job, JobThread
+from metagui.worker import Job, JobQueue
 
 
 @dataclass(frozen=True)
@@ -138,8 +138,8 @@ class Background(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.files_thread = JobThread("filesWorker", self)
-        self.data_thread = JobThread("dataWorker", self)
+        self.files_thread = JobQueue("filesWorker", self)
+        self.data_thread = JobQueue("dataWorker", self)
         self._banks: dict[tuple[str, str], ClassBank] = {}
         self._file_jobs = itertools.count()  # file jobs never cancel each other
         self._query_job: int | None = None
@@ -151,7 +151,7 @@ class Background(QObject):
         self.data_thread.finished_job.connect(self._data_done)
         self.data_thread.failed.connect(self._data_failed)
 
-    def threads(self) -> tuple[JobThread, JobThread]:
+    def threads(self) -> tuple[JobQueue, JobQueue]:
         return self.files_thread, self.data_thread
 
     def read(self, paths: Sequence[Path], spec: PreprocessSpec, target: object) -> Job:

@@ -28,7 +28,7 @@ from metagui import jobs
 from metagui.learner_views import MemoryView, SimilarityView
 from metagui.openset import OpenSetState
 from metagui.session import DRAWING_SPEC, Drawing, Example, Session, SupportError, SupportSet
-from metagui.worker import Job, JobThread
+from metagui.worker import Job, JobQueue
 
 
 class ProblemCode(enum.Enum):
@@ -149,7 +149,7 @@ class LearnerController(QObject):
 
     def __init__(self, thread_name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.thread = JobThread(thread_name, self)
+        self.thread = JobQueue(thread_name, self)
         self.checkpoint: Checkpoint | None = None
         self.path: Path | None = None
         self.device = torch.device("cpu")
@@ -249,10 +249,10 @@ class LearnerController(QObject):
         cache, query = self._cache, self._query
         if cache is None or not (self.map_wanted and self.has_map()):
             return None
-        spec, device = self.spec, self.device
+        learner, spec, device = self.checkpoint.learner, self.spec, self.device
         content = () if query is None else query.content
-        run = lambda: jobs.map_only(  # noqa: E731
-            self.checkpoint.learner, cache.support, cache.projection, content, spec, device
+        run = lambda: jobs.map_only(  # noqa: E731  (reads nothing of self on the worker thread)
+            learner, cache.support, cache.projection, content, spec, device
         )
         return self._submit(Kind.MAP, run, _Context(key=cache.key, support=cache.support))
 

@@ -1,76 +1,66 @@
-"""Rate limiting on the GUI thread: run at once when idle, else at most once per interval."""
+"""Rate limiting on the GUI thread, on superqt's ``qthrottled`` and ``qdebounced``."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject
+from superqt.utils import qdebounced, qthrottled
 
 
 class Throttle(QObject):
-    """``request()`` runs ``callback`` now if it has not run for ``interval_ms``, else later
-    (once, with the newest state): isolated updates are immediate, bursts are capped."""
+    """``request()`` runs ``callback`` at once when it has not run for ``interval_ms``, else
+    once at the end of the interval, with the newest state (``qthrottled``, leading edge):
+    isolated updates are immediate, bursts are capped."""
 
     def __init__(self, interval_ms: int, callback: Callable[[], None], parent=None) -> None:
         super().__init__(parent)
-        self._interval = interval_ms / 1000.0
-        self._callback = callback
-        self._last = -1e9
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._fire)
+        self.callback = callback
+        self._pending = False
+        self._throttled = qthrottled(self._fire, interval_ms, leading=True, parent=self)
 
     def request(self) -> None:
-        if self._timer.isActive():
-            return
-        wait = self._last + self._interval - time.perf_counter()
-        if wait <= 0:
-            self._fire()
-        else:
-            self._timer.start(max(1, int(wait * 1000)))
+        self._pending = True
+        self._throttled()
+
+    def pending(self) -> bool:
+        """An update is scheduled."""
+        return self._pending
 
     def flush(self) -> None:
         """Run a scheduled update now."""
-        if self._timer.isActive():
-            self._timer.stop()
-            self._fire()
+        self._throttled.flush()
 
     def now(self) -> None:
-        """Run the update now (a final result), cancelling a scheduled one."""
-        self._timer.stop()
-        self._fire()
+        """Run the update now (a final result)."""
+        self._pending = True
+        self._throttled()
+        self._throttled.flush()  # runs it unless the call above already did
 
     def _fire(self) -> None:
-        self._last = time.perf_counter()
-        self._callback()
+        self._pending = False
+        self.callback()
 
 
 class Debounce(QObject):
-    """``request()`` runs ``callback`` once requests pause for ``delay_ms``, and at least every
-    ``max_wait_ms`` while they keep coming (live updates while the pen moves)."""
+    """``request()`` runs ``callback`` once requests pause for ``delay_ms`` (``qdebounced``)
+    and at least every ``max_wait_ms`` while they keep coming (a trailing ``qthrottled``:
+    live updates while the pen moves)."""
 
     def __init__(self, delay_ms: int, max_wait_ms: int, callback: Callable[[], None], parent=None):
         super().__init__(parent)
-        self._callback = callback
-        self._delay = QTimer(self)
-        self._delay.setSingleShot(True)
-        self._delay.setInterval(delay_ms)
-        self._delay.timeout.connect(self._fire)
-        self._max = QTimer(self)
-        self._max.setSingleShot(True)
-        self._max.setInterval(max_wait_ms)
-        self._max.timeout.connect(self._fire)
+        self.callback = callback
+        self._debounced = qdebounced(self._fire, delay_ms, parent=self)
+        self._max = qthrottled(self._fire, max_wait_ms, leading=False, parent=self)
 
     def request(self) -> None:
-        self._delay.start()
-        if not self._max.isActive():
-            self._max.start()
+        self._debounced()
+        self._max()
 
     def cancel(self) -> None:
-        self._delay.stop()
-        self._max.stop()
+        self._debounced.cancel()
+        self._max.cancel()
 
     def _fire(self) -> None:
         self.cancel()
-        self._callback()
+        self.callback()

@@ -14,6 +14,7 @@ from PySide6.QtCore import QThread
 
 from core.algorithms import build_learner
 from core.checkpoint import save_checkpoint
+from metagui.worker import JobQueue
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "assets" / "checkpoints" / "protonet-omniglot.pt"
@@ -23,21 +24,33 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def _no_dangling_qthreads(monkeypatch):
-    """Fail a test that leaves a QThread running (as napari's ``_dangling_qthreads`` does)."""
+    """Fail a test that leaves a QThread or a job queue's worker running (as napari's
+    ``_dangling_qthreads`` does)."""
     started: list[weakref.ref] = []
     original = QThread.start
+    original_submit = JobQueue.submit
 
     def start(self, *args, **kwargs):
         started.append(weakref.ref(self))
         return original(self, *args, **kwargs)
 
+    def submit(self, job):
+        started.append(weakref.ref(self))
+        return original_submit(self, job)
+
     monkeypatch.setattr(QThread, "start", start)
+    monkeypatch.setattr(JobQueue, "submit", submit)
     yield
     running = []
     for ref in started:
         thread = ref()
         try:
-            if thread is not None and thread.isRunning() and not thread.wait(500):
+            if thread is None or not thread.isRunning():
+                continue
+            if isinstance(thread, JobQueue):  # a job still running on its pool's thread
+                if not thread._pool.waitForDone(500):
+                    running.append(thread.objectName())
+            elif not thread.wait(500):
                 running.append(thread.objectName() or repr(thread))
         except RuntimeError:  # the C++ object is gone, so is its thread
             pass

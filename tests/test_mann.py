@@ -4,6 +4,7 @@ step its own label, chance at the first presentation, the protocol."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +19,9 @@ from core.algorithms.mann import (
     previous_labels,
 )
 from core.algorithms.mann_memory import MemoryState, least_used, lrua_step
+from core.checkpoint import load_checkpoint
+from core.data.episodes import EpisodeSpec, episodes
+from core.data.splits import load_split
 
 TINY = {"hidden": 4, "input_size": 16, "controller": 12, "slots": 6, "slot_size": 4, "heads": 2}
 
@@ -139,3 +143,32 @@ def test_meta_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
 def test_bad_configs_are_refused_in_one_line(bad, message):
     with pytest.raises(ValueError, match=message):
         build_learner("mann", bad)
+
+
+TRAINED = Path(__file__).resolve().parents[1] / "assets" / "resumable" / "mann-lake" / "last.pt"
+
+
+@pytest.mark.skipif(not TRAINED.is_file(), reason="no trained MANN state in assets/resumable")
+def test_a_trained_mann_cannot_know_the_label_of_a_class_it_has_not_seen(omniglot_root):
+    """Real lake test sequences, the committed trained state: at its first presentation a
+    class's label is unknowable, so the best a model can do is guess among the slots not yet
+    used (1/(N-k+1) for the k-th new class; 1/N for the first). More would mean it cheats."""
+    learner = load_checkpoint(TRAINED).learner.eval()
+    bank = load_split(omniglot_root, "lake", "test")
+    n_way, count = 5, 60
+    eps = list(episodes(bank, EpisodeSpec(n_way, 1, 9), count, seed=11))
+    hits, seen = torch.zeros(n_way), torch.zeros(n_way)
+    with torch.no_grad():
+        for ep in eps:
+            logits, targets = learner.episode_logits([ep])
+            first = presentation_index(targets)[0] == 1
+            order = torch.cumsum(first.long(), 0) - 1  # k-1 for the k-th new class
+            right = (logits.argmax(2)[0] == targets[0])[first]
+            hits.index_add_(0, order[first], right.float())
+            seen.index_add_(0, order[first], torch.ones(int(first.sum())))
+    assert seen.tolist() == [count] * n_way
+    best = 1 / torch.arange(n_way, 0, -1).float()  # 1/5, 1/4, ... 1: guessing an unused slot
+    sigma = (best * (1 - best) / count).sqrt()
+    assert (hits / seen <= best + 4 * sigma + 1e-6).all(), (hits / seen).tolist()
+    overall = sum(hits) / sum(seen)
+    assert overall <= float(best.mean()) + 4 * math.sqrt(0.25 / (n_way * count))

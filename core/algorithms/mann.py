@@ -62,6 +62,15 @@ class MANNConfig:
     slot_size: int = field(default=40, metadata={"help": "numbers per memory slot (paper: 40)"})
     heads: int = field(default=4, metadata={"help": "read heads = write heads (paper: 4)"})
     gamma: float = field(default=0.95, metadata={"help": "usage decay (paper: 0.95 or 0.99)"})
+    write: str = field(
+        default="add",
+        metadata={
+            "help": "what a head writes: add, its own vector (as in common reproductions), or "
+            "key, the read key itself (the paper's equations; read right after the write, the "
+            "key finds itself, and training stays at guessing an unused label)",
+            "choices": ("add", "key"),
+        },
+    )
 
     def __post_init__(self) -> None:
         for name in ("controller", "slots", "slot_size", "heads"):
@@ -71,6 +80,8 @@ class MANNConfig:
             raise ValueError("heads must be at most slots")
         if not 0 <= self.gamma <= 1:
             raise ValueError("gamma must be between 0 and 1")
+        if self.write not in ("add", "key"):
+            raise ValueError(f"write must be add or key, not {self.write!r}")
         check_backbone(self.backbone, self.in_channels, self.input_size, self.hidden)
 
 
@@ -135,6 +146,7 @@ class MANN(Learner):
         reads = c.heads * c.slot_size
         self.lstm = nn.LSTMCell(self.backbone.out_features + LABEL_SLOTS + reads, c.controller)
         self.key = nn.Linear(c.controller, reads)
+        self.add = nn.Linear(c.controller, reads) if c.write == "add" else None
         self.gate = nn.Linear(c.controller, c.heads)
         self.strength = nn.Linear(c.controller, c.heads)
         self.out = nn.Linear(c.controller + reads, LABEL_SLOTS)
@@ -163,7 +175,8 @@ class MANN(Learner):
         keys = torch.tanh(self.key(h)).view(len(h), c.heads, c.slot_size)
         gate = torch.sigmoid(self.gate(h))
         strength = 1 + F.softplus(self.strength(h))
-        memory, w_write = lrua_step(memory, keys, gate, strength, c.gamma)
+        add = None if self.add is None else torch.tanh(self.add(h)).view_as(keys)
+        memory, w_write = lrua_step(memory, keys, gate, strength, c.gamma, add)
         logits = self.out(torch.cat([h, memory.vectors.flatten(1)], 1))
         return logits, (h, cell), memory, w_write
 

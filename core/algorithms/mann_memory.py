@@ -69,15 +69,18 @@ def lrua_step(
     gate: torch.Tensor,
     strength: torch.Tensor,
     gamma: float,
+    add: torch.Tensor | None = None,
 ) -> tuple[MemoryState, torch.Tensor]:
-    """One write-then-read step. ``keys`` ``(B, R, W)`` (written and read with), ``gate``
-    ``sigmoid(alpha)`` ``(B, R)``, ``strength`` ``(B, R)``. Returns the new state and the write
-    weights ``(B, R, N)``; the read weights are ``state.read``."""
+    """One write-then-read step. ``keys`` ``(B, R, W)`` (read with; also written when ``add``
+    is None), ``gate`` ``sigmoid(alpha)`` ``(B, R)``, ``strength`` ``(B, R)``, ``add``
+    ``(B, R, W)`` the vectors written. Returns the new state and the write weights
+    ``(B, R, N)``; the read weights are ``state.read``."""
     heads = keys.shape[1]
     lu = least_used(state.usage, heads)
     w_write = write_weights(state.read, lu, gate)
     emptied = least_used(state.usage, 1)  # the least used slot is zeroed before writing
-    memory = state.memory * (1 - emptied).unsqueeze(2) + w_write.transpose(1, 2) @ keys
+    written = keys if add is None else add
+    memory = state.memory * (1 - emptied).unsqueeze(2) + w_write.transpose(1, 2) @ written
     w_read = read_weights(keys, memory, strength)
     usage = gamma * state.usage + w_read.sum(1) + w_write.sum(1)
     return MemoryState(memory, usage, w_read, w_read @ memory), w_write

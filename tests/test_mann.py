@@ -58,6 +58,26 @@ def test_lru_write_and_read_on_a_three_slot_toy():
     assert new.vectors[0, 0].tolist() == pytest.approx(vector)
 
 
+def test_the_add_vector_is_written_and_the_key_reads():
+    """With ``add``, the memory gets the add vector (not the key) and the key reads from it."""
+    d = torch.float64
+    state = MemoryState(
+        memory=torch.tensor([[[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]], dtype=d),
+        usage=torch.tensor([[0.5, 0.1, 0.9]], dtype=d),
+        read=torch.tensor([[[0.0, 0.0, 1.0]]], dtype=d),
+        vectors=torch.zeros(1, 1, 2, dtype=d),
+    )
+    key, add = torch.tensor([[[1.0, 0.0]]], dtype=d), torch.tensor([[[0.0, 1.0]]], dtype=d)
+    gate, strength = torch.tensor([[0.0]], dtype=d), torch.tensor([[50.0]], dtype=d)
+    own, _ = lrua_step(state, key, gate, strength, 0.9)
+    added, _ = lrua_step(state, key, gate, strength, 0.9, add)
+    assert added.memory[0, 1].tolist() == [0.0, 1.0]  # least used slot 1 gets the add vector
+    assert own.memory[0, 1].tolist() == [1.0, 0.0]  # ... or the key itself
+    # reading with the key: written with the key, slot 1 matches as well as the old slot 0
+    assert own.read[0, 0, 1] == pytest.approx(own.read[0, 0, 0])
+    assert added.read[0, 0, 0] > 0.99  # with an add vector, only what was there before
+
+
 def test_least_used_takes_n_slots_and_breaks_ties_by_index():
     assert least_used(torch.tensor([[0.3, 0.1, 0.2]]), 2).tolist() == [[0.0, 1.0, 1.0]]
     assert least_used(torch.zeros(1, 3), 2).tolist() == [[1.0, 1.0, 0.0]]
@@ -138,6 +158,7 @@ def test_meta_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
         ({"slots": 0}, "at least 1"),
         ({"heads": 9, "slots": 8}, "at most"),
         ({"gamma": 2.0}, "between"),
+        ({"write": "erase"}, "add or key"),
     ],
 )
 def test_bad_configs_are_refused_in_one_line(bad, message):

@@ -126,3 +126,22 @@ def test_compare_sets_the_learned_optimiser_beside_plain_sgd(qtbot, tmp_path):
         assert len(window.loss_plot.compare_data()[0]) == 0
     finally:
         window.close()
+
+
+def test_the_hidden_compare_column_is_not_redrawn_until_shown(qtbot, tmp_path):
+    """Column A mirrors the main learner only while the compare tab is shown (a hidden column
+    redrawn at every step cost the GUI thread); opening the tab shows the latest result."""
+    window = make_window(qtbot, checkpoint(tmp_path, "protonet"))
+    try:
+        adapted(qtbot, window, lambda: teach(qtbot, window))
+        for stroke in SHAPES["cross"]:
+            draw(qtbot, window.query_canvas, stroke)
+        qtbot.waitUntil(lambda: window._current_probs() is not None, timeout=5_000)
+        column = window.compare_panel.a
+        assert column.bars.names == () and column.winner is None
+        window.result_tabs.setCurrentWidget(window.compare_panel)
+        qtbot.waitUntil(lambda: column.winner is not None, timeout=5_000)
+        assert column.bars.names == ("A", "B", "C")
+        assert column.winner == window._winner()
+    finally:
+        window.close()

@@ -181,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(problem)
     ckpt, device = load_checkpoint_arg(args)
     learner = ckpt.learner
-    if learner.capabilities.episode_kind != "episode":
-        return fail(f"{learner.name} reads episodes as sequences; open-set episodes do not apply")
+    # (MANN too: the window and these episodes use its N-way K-shot mode, support fed as a
+    # sequence, each query classified from the state after it)
     if args.score != "auto":
         try:
             check_kind(args.score, learner)

@@ -126,13 +126,15 @@ class LossPlot(pg.PlotWidget):
             note = "\n(fit at step 0)" if losses.max() < 1e-6 else ""
             self._summary.setText(f"loss {losses[0]:.3g} → {losses[-1]:.3g}{note}")
 
-    def _cover(self, slot: int, shown: np.ndarray, last_step: int) -> None:
-        """Widen the ranges (never narrow them mid-adaptation) to show ``shown``."""
+    def _cover(self, slot: int | None, shown: np.ndarray, last_step: int) -> None:
+        """Widen the ranges (never narrow them mid-adaptation) to show ``shown``; ``slot``:
+        the kept curve whose decades these are (None: the compared learner's curve)."""
         low = int(np.floor(np.log10(shown.min())))
         high = int(np.ceil(np.log10(shown.max())))
         if high == low:
             high += 1
-        self._bounds[slot] = (low, high)
+        if slot is not None:
+            self._bounds[slot] = (low, high)
         if self._decades is not None:
             low, high = min(low, self._decades[0]), max(high, self._decades[1])
         self._set_ranges(max(self._x_max, last_step), (low, high))
@@ -156,11 +158,7 @@ class LossPlot(pg.PlotWidget):
         self._compare_latest = (steps, shown)
         self._compare_label.setText(f"- - B: {name}" if len(shown) else "")
         if len(shown):
-            low = int(np.floor(np.log10(shown.min())))
-            high = max(int(np.ceil(np.log10(shown.max()))), low + 1)
-            if self._decades is not None:
-                low, high = min(low, self._decades[0]), max(high, self._decades[1])
-            self._set_ranges(max(self._x_max, int(steps.max())), (low, high))
+            self._cover(None, shown, int(steps.max()))
             self._compare_label.setPos(self._x_max, self._decades[0])
 
     def compare_data(self) -> tuple[np.ndarray, np.ndarray]:

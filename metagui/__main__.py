@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("metagui")
-    window = MainWindow(checkpoint=args.checkpoint)
+    # absolute, as the shipped list's paths are: one checkpoint, one entry in the lists
+    checkpoint = None if args.checkpoint is None else args.checkpoint.resolve()
+    window = MainWindow(checkpoint=checkpoint)
     window.show()
     if args.session is not None:
         window.open_session(args.session)  # a bad file: said in the window, nothing opened

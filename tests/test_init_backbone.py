@@ -32,6 +32,22 @@ def test_copies_the_backbone_exactly_and_returns_the_sources_classes(tmp_path):
         assert torch.equal(a, b), k
 
 
+def test_a_larger_input_run_starts_from_a_smaller_inputs_backbone(tmp_path):
+    path, source = _source(tmp_path)  # 28 px
+    target = build_learner("protonet", {"input_size": 56})
+    init_backbone(target, path)
+    first = "encoder.0.0.weight"
+    assert torch.equal(target.backbone.state_dict()[first], source.backbone.state_dict()[first])
+    assert target.backbone(torch.zeros(2, 1, 56, 56)).shape[1] > 64  # a wider embedding
+    resnet, _ = _source(tmp_path, "protonet", backbone="resnet12")
+    try:
+        init_backbone(build_learner("protonet", {}), resnet)
+    except ValueError as e:
+        assert "differs from this run's conv4" in str(e)
+    else:
+        raise AssertionError("a ResNet-12 backbone was copied into a Conv-4")
+
+
 def test_a_run_records_the_sources_classes_and_refuses_mismatches(tiny_root, tmp_path, capsys):
     path, _ = _source(tmp_path)
     out = tmp_path / "run"

@@ -1,6 +1,6 @@
 """``core.train --init-backbone CHECKPOINT``: a new run's backbone starts from another
 checkpoint's (e.g. a memory or Siamese learner from Prototypical Networks features trained on
-the same classes). The source's training classes become part of the run's record, so that
+the same classes, or a larger-input run from a 28 px one). The source's training classes become part of the run's record, so that
 ``core.evaluate`` refuses test classes either of them saw."""
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def init_backbone(learner: Learner, path: str | Path) -> tuple[str, ...]:
     mine = (learner.config.backbone, learner.config.hidden, learner.config.input_size)
     yours = (source.learner.config.backbone, source.learner.config.hidden)
     yours += (source.learner.config.input_size,)
-    if not shapes or mine != yours:
+    # a convolutional backbone's weights do not depend on the input size: the same shapes
+    # mean a 28 px backbone can start a 56 px run (only the embedding grows)
+    if not shapes or mine[:2] != yours[:2]:
         raise ValueError(
             f"--init-backbone {name}: its backbone {yours[0]} (hidden {yours[1]}, "
             f"{yours[2]} px) differs from this run's {mine[0]} (hidden {mine[1]}, {mine[2]} px)"

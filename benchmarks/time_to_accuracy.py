@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.algorithms import build_learner
+from core.algorithms.protonet import ProtoNetConfig
 from core.data.episodes import EpisodeSpec, episodes
 from core.data.paths import data_root
 from core.data.splits import load_split
@@ -54,15 +55,15 @@ class Side:
     seconds: float = 0.0
     episodes: int = 0
     curve: list[dict] = field(default_factory=list)
+    flags: str = "easyfsl's recipe"
 
 
-def ours(args, trainval, val, test_banks) -> Side:
-    flags = dict(TrainConfig().__dict__)
-    parsed = _parse_flags(shlex.split(args.ours))
+def ours(args, flags: str, trainval, val, test_banks) -> Side:
+    train_flags, learner_flags = _parse_flags(shlex.split(flags))
     fixed = {"train_subset": "trainval", "episodes": 10**9, "val_every": 10**9}  # no validation
-    config = TrainConfig(**{**flags, **parsed, **fixed})
+    config = TrainConfig(**{**TrainConfig().__dict__, **train_flags, **fixed})
     torch.manual_seed(config.seed)
-    learner = build_learner("protonet", {})
+    learner = build_learner("protonet", learner_flags)
     trainer = Trainer(config, learner, trainval, val, torch.device("cpu"))
     steps = trainer.run()
 
@@ -77,15 +78,22 @@ def ours(args, trainval, val, test_banks) -> Side:
         return {k: _accuracy(evaluate_iter(learner, test_banks[k], SETTINGS[k], args.episodes))
                 for k in SETTINGS}  # fmt: skip
 
-    return Side("ours", train_for, evaluate)
+    name = "ours" if len(args.ours) == 1 else f"ours {len(args.sides) + 1}"
+    return Side(name, train_for, evaluate, flags=flags)
 
 
-def _parse_flags(words: list[str]) -> dict:
-    out, kinds = {}, {k: type(v) for k, v in TrainConfig().__dict__.items()}
+def _parse_flags(words: list[str]) -> tuple[dict, dict]:
+    """``--ways 60 --distance euclidean`` -> (TrainConfig fields, ProtoNetConfig fields)."""
+    train, learner = {}, {}
+    kinds = {k: type(v) for k, v in TrainConfig().__dict__.items()}
+    kinds |= {k: type(v) for k, v in ProtoNetConfig().__dict__.items()}
     for flag, value in zip(words[::2], words[1::2], strict=True):
         name = flag.removeprefix("--").replace("-", "_")
-        out[name] = kinds[name](value)
-    return out
+        if name not in kinds:
+            raise SystemExit(f"--ours: unknown flag {flag}")
+        target = train if name in TrainConfig.__dataclass_fields__ else learner
+        target[name] = kinds[name](value)
+    return train, learner
 
 
 def conv4() -> nn.Module:
@@ -180,9 +188,16 @@ def main() -> None:
     p.add_argument("--slice", type=float, default=15, help="seconds per alternating slice")
     p.add_argument("--episodes", type=int, default=1000, help="test episodes per evaluation")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--ours", default="--ways 60 --shots 1 --queries 5 --lr-step 2000")
+    p.add_argument(
+        "--ours",
+        action="append",
+        help="our flags (core.train's and protonet's); repeat to race several recipes side by "
+        "side (default: --ways 60 --shots 1 --queries 5 --lr-step 2000)",
+    )
+    p.add_argument("--no-easyfsl", action="store_true", help="race our recipes only")
     p.add_argument("--out", type=Path, default=Path("runs/time_to_accuracy"))
     args = p.parse_args()
+    args.ours = args.ours or ["--ways 60 --shots 1 --queries 5 --lr-step 2000"]
     torch.set_num_threads(args.threads)
     keep_freed_memory()
     root = data_root()
@@ -190,7 +205,14 @@ def main() -> None:
     val = load_split(root, "vinyals", "val")
     test = load_split(root, "vinyals", "test")
     banks = dict.fromkeys(SETTINGS, test)
-    sides = [ours(args, trainval, val, banks), easyfsl(args, trainval, banks)]
+    args.sides = []
+    for flags in args.ours:
+        args.sides.append(ours(args, flags, trainval, val, banks))
+    if not args.no_easyfsl:
+        args.sides.append(easyfsl(args, trainval, banks))
+    sides = args.sides
+    for s in sides:
+        print(f"{s.name}: {s.flags}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     budget, every = 60 * args.minutes, 60 * args.eval_every
     while any(s.seconds < budget for s in sides):

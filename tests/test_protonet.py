@@ -21,6 +21,25 @@ def test_prototypes_and_logits_on_a_two_class_toy():
     # squared distances: q0 -> (0+1, 1+9) = (1, 10); q1 -> (1+9, 0+1) = (10, 1)
     expected = -torch.tensor([[1.0, 10.0], [10.0, 1.0]])
     assert torch.allclose(proto_logits(query, protos), expected)
+    # easyfsl's plain Euclidean distance: (1, sqrt 10), (sqrt 10, 1)
+    plain = -torch.tensor([[1.0, 10**0.5], [10**0.5, 1.0]])
+    assert torch.allclose(proto_logits(query, protos, "euclidean"), plain)
+
+
+def test_the_training_distance_changes_the_loss_not_the_prediction():
+    support, labels = _toy_support()
+    query = torch.rand(6, 1, 28, 28)
+    episode = type("E", (), {"support": support, "query": query, "support_labels": labels,
+                             "n_way": 3})()  # fmt: skip
+    torch.manual_seed(1)
+    squared = build_learner("protonet", {}).eval()
+    plain = build_learner("protonet", {"distance": "euclidean"}).eval()
+    plain.load_state_dict(squared.state_dict())
+    a, b = squared.episode_logits(episode), plain.episode_logits(episode)
+    assert torch.allclose(a, -b.pow(2), atol=1e-4)
+    assert torch.equal(a.argmax(1), b.argmax(1))
+    with pytest.raises(ValueError, match="distance must be one of"):
+        build_learner("protonet", {"distance": "cosine"})
 
 
 def _toy_support(n_way=3, shots=2):

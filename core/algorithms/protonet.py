@@ -30,6 +30,8 @@ from core.algorithms.base import (
 from core.data.episodes import Episode
 from core.models.backbones import build_backbone, check_backbone
 
+DISTANCES = ("squared", "euclidean")
+
 
 @dataclass(frozen=True)
 class ProtoNetConfig:
@@ -43,9 +45,20 @@ class ProtoNetConfig:
     adapt_lr: float = field(
         default=0.01, metadata={"help": "learning rate of the head fine-tuning steps"}
     )
+    distance: str = field(
+        default="squared",
+        metadata={
+            "help": "distance whose negative is the training logit: squared Euclidean (the "
+            "paper's) or Euclidean (easyfsl's); the nearest prototype, so the prediction, is "
+            "the same for both",
+            "choices": DISTANCES,
+        },
+    )
 
     def __post_init__(self) -> None:
         check_backbone(self.backbone, self.in_channels, self.input_size, self.hidden)
+        if self.distance not in DISTANCES:
+            raise ValueError(f"distance must be one of {', '.join(DISTANCES)}")
 
 
 def prototypes(embeddings: torch.Tensor, labels: torch.Tensor, n_way: int) -> torch.Tensor:
@@ -56,9 +69,12 @@ def prototypes(embeddings: torch.Tensor, labels: torch.Tensor, n_way: int) -> to
     return sums / counts
 
 
-def proto_logits(embeddings: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
-    """Negative squared Euclidean distances ``(n, n_way)`` from embeddings to prototypes."""
-    return -torch.cdist(embeddings, protos).pow(2)
+def proto_logits(
+    embeddings: torch.Tensor, protos: torch.Tensor, distance: str = "squared"
+) -> torch.Tensor:
+    """Negative (squared) Euclidean distances ``(n, n_way)`` from embeddings to prototypes."""
+    d = torch.cdist(embeddings, protos)
+    return -d if distance == "euclidean" else -d.pow(2)
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,7 @@ class ProtoNet(Learner):
         emb = self.backbone(images)
         n_support = len(episode.support)
         protos = prototypes(emb[:n_support], episode.support_labels, episode.n_way)
-        return proto_logits(emb[n_support:], protos)
+        return proto_logits(emb[n_support:], protos, self.config.distance)
 
     def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
         return episodes_loss(episodes, self.episode_logits, F.cross_entropy)

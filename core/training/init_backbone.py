@@ -1,7 +1,7 @@
 """``core.train --init-backbone CHECKPOINT``: a new run's backbone starts from another
 checkpoint's (e.g. a memory or Siamese learner from Prototypical Networks features trained on
-the same classes, or a larger-input run from a 28 px one). The source's training classes become part of the run's record, so that
-``core.evaluate`` refuses test classes either of them saw."""
+the same classes, or a larger-input run from a 28 px one). The source's training classes become
+part of the run's record, so that ``core.evaluate`` refuses test classes either of them saw."""
 
 from __future__ import annotations
 

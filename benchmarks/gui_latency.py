@@ -35,9 +35,9 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from core.device import keep_freed_memory
 from metagui.checkpoints import shipped_checkpoints
 from metagui.main_window import MainWindow
+from metagui.runtime import SWITCH_INTERVAL, freeze_startup_objects, tune_process
 from metagui.session import Drawing, Example
 
 WAYS, SHOTS = 5, 5
@@ -162,8 +162,17 @@ def main() -> int:
         default=None,
         help="tab on screen (default: the window's)",
     )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=SWITCH_INTERVAL,
+        help="GIL switch interval in seconds (the app's default; CPython's own: 0.005)",
+    )
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="do not gc.freeze() after start-up (the app does)"
+    )
     args = parser.parse_args()
-    keep_freed_memory()  # as metagui's main does
+    tune_process(args.switch_interval)  # as metagui's main does
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or next(iter(shipped_checkpoints()), None)
     if checkpoint is None:
@@ -175,6 +184,8 @@ def main() -> int:
     w.show()
     bench = Bench(app, w)
     bench.wait_until(lambda: w.checkpoint is not None)
+    if not args.no_freeze:
+        freeze_startup_objects()
     w.ask_before_discard = False
     w.settings.steps.setValue(args.steps)
     if args.view is not None:
@@ -246,7 +257,9 @@ def main() -> int:
     print(
         f"checkpoint: {checkpoint.name}; {WAYS}-way {SHOTS}-shot drawn support set, "
         f"{args.steps} adaptation steps, {view} tab shown, torch threads {args.threads}, "
-        f"Qt platform {app.platformName()}, load average {load[0]:.2f} on {os.cpu_count()} CPUs"
+        f"Qt platform {app.platformName()}, GIL switch interval {sys.getswitchinterval()} s, "
+        f"gc.freeze {'no' if args.no_freeze else 'yes'}, "
+        f"load average {load[0]:.2f} on {os.cpu_count()} CPUs"
     )
     print(
         f"query pen-up -> bars updated   ({len(penup)} strokes): median {pct(penup, 50):.1f} ms, "

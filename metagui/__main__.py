@@ -40,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from PySide6.QtWidgets import QApplication
 
-    from core.device import keep_freed_memory
     from metagui.main_window import MainWindow
+    from metagui.runtime import freeze_startup_objects, tune_process
 
-    keep_freed_memory()  # inner steps reuse their buffers instead of page-faulting new ones
+    tune_process()  # allocator, GIL hand-over: see metagui/runtime.py
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = None if args.checkpoint is None else args.checkpoint.resolve()
     window = MainWindow(checkpoint=checkpoint)
     window.show()
+    freeze_startup_objects()
     if args.session is not None:
         window.open_session(args.session)  # a bad file: said in the window, nothing opened
     signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in the terminal closes

@@ -24,6 +24,7 @@ from core.data import load_dataset
 from core.data.datasets import DATASETS
 from core.data.episodes import EpisodeSpec, episodes
 from core.data.splits import SPLITS
+from core.data.tta import VIEWS, augmented_support, averaged_probs
 
 #: Seed of the fixed evaluation episodes (the same for every checkpoint, so figures compare).
 EVAL_SEED = 1234
@@ -52,19 +53,23 @@ def evaluate_iter(
     steps: int | None = None,
     lr: float | None = None,
     workers: int = 0,
+    tta: str = "none",
 ) -> Iterator[EpisodeResult]:
     """Adapt to each of ``count`` seeded episodes of ``dataset`` and yield its query accuracy.
 
-    ``dataset``: any ``core.data`` dataset; ``workers``: DataLoader processes decoding episodes.
+    ``dataset``: any ``core.data`` dataset; ``workers``: DataLoader processes decoding episodes;
+    ``tta``: test-time augmentation (``core.data.tta.VIEWS``).
     """
     learner.eval()
     for i, ep in enumerate(episodes(dataset, spec, count, seed, workers=workers)):
         ep = ep.to(device)
-        clf = final_step(
-            learner.adapt(ep.support, ep.support_labels, steps=steps, lr=lr)
-        ).classifier
+        support, labels = augmented_support(ep.support, ep.support_labels, tta)
+        clf = final_step(learner.adapt(support, labels, steps=steps, lr=lr)).classifier
         with torch.no_grad():
-            pred = clf.logits(ep.query).argmax(1)
+            if tta == "none":
+                pred = clf.logits(ep.query).argmax(1)
+            else:
+                pred = averaged_probs(clf, ep.query, tta).argmax(1)
         yield EpisodeResult(i, float((pred == ep.query_labels).float().mean()))
 
 
@@ -183,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
         "learners (mann): --ways-class sequences of 10 images per class, accuracy at the 1st, "
         "2nd, 3rd, 5th and 10th presentation of each class (--shots/--queries unused)",
     )
+    p.add_argument(
+        "--tta",
+        choices=tuple(VIEWS),
+        default="none",
+        help="test-time augmentation: every support image also as fixed shifted (shift) or "
+        "shifted, rotated and scaled (affine) views, query probabilities averaged over the "
+        "same views (default none)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     add_data_args(p)
     add_device_args(p)
@@ -230,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             args.adapt_steps,
             args.adapt_lr,
             args.workers,
+            args.tta,
         )
         accs = [
             r.accuracy for r in tqdm(results, total=args.episodes, desc="episodes", disable=None)
@@ -245,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             "split": args.split,
             "subset": args.subset,
             "within_alphabet": args.within_alphabet,
+            "tta": args.tta,
             "ways": args.ways,
             "shots": args.shots,
             "queries": args.queries,
@@ -256,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(doc))
     else:
         mode = ", within-alphabet" if args.within_alphabet else ""
+        mode += f", test-time augmentation {args.tta}" if args.tta != "none" else ""
         print(
             f"{ckpt.learner.name} {args.ways}-way {args.shots}-shot on "
             f"{args.split or dataset}/{args.subset}"

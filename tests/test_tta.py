@@ -1,0 +1,75 @@
+"""Test-time augmentation (core.data.tta, ``core.evaluate --tta``): fixed views, any learner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from core import evaluate
+from core.algorithms import build_learner, final_step
+from core.algorithms.protonet import prototypes
+from core.data.tta import VIEWS, augmented_support, averaged_probs, views
+
+
+def _dot(side: int) -> torch.Tensor:
+    img = torch.zeros(1, 1, side, side)
+    img[..., side // 2, side // 2] = 1.0
+    return img
+
+
+def _centre(img: torch.Tensor) -> tuple[float, float]:
+    ys, xs = torch.meshgrid(torch.arange(img.shape[-2]), torch.arange(img.shape[-1]), indexing="ij")
+    w = img[0, 0] / img[0, 0].sum()
+    return float((w * xs).sum()), float((w * ys).sum())
+
+
+@pytest.mark.parametrize("side", [28, 56])
+def test_views_are_fixed_shapes_kept_identity_first_and_shifts_scale_with_the_size(side):
+    img = _dot(side)
+    shown = views(img, "shift")
+    assert len(shown) == len(VIEWS["shift"]) and shown[0] is img
+    assert all(v.shape == img.shape for v in shown)
+    assert all(torch.equal(a, b) for a, b in zip(shown, views(img, "shift"), strict=True))
+    x0, y0 = _centre(img)
+    x1, y1 = _centre(shown[2])  # +1.5 px of a 28 px image to the right
+    assert x1 - x0 == pytest.approx(1.5 * side / 28, abs=0.05) and y1 == pytest.approx(y0)
+    with pytest.raises(ValueError, match="unknown test-time augmentation"):
+        views(img, "flip")
+
+
+def test_a_prototype_averages_the_views_and_queries_average_their_probabilities():
+    torch.manual_seed(0)
+    learner = build_learner("protonet", {}).eval()
+    support, labels = torch.rand(6, 1, 28, 28), torch.arange(3).repeat_interleave(2)
+    big, big_labels = augmented_support(support, labels, "affine")
+    assert len(big) == 6 * len(VIEWS["affine"]) and torch.equal(big_labels[:6], labels)
+    clf = final_step(learner.adapt(big, big_labels, steps=0)).classifier
+    with torch.no_grad():
+        by_view = torch.stack([learner.embed(v) for v in views(support, "affine")])
+        expected = prototypes(by_view.mean(0), labels, 3)
+    assert torch.allclose(clf.weight / 2, expected, atol=1e-5)
+    query = torch.rand(4, 1, 28, 28)
+    probs = averaged_probs(clf, query, "affine")
+    assert probs.shape == (4, 3) and torch.allclose(probs.sum(1), torch.ones(4))
+    assert torch.allclose(averaged_probs(clf, query, "none"), torch.softmax(clf.logits(query), 1))
+
+
+def test_evaluate_with_tta_reports_it(tiny_root, tmp_path, capsys):
+    from test_cli import TINY_TRAIN
+
+    from core import train
+
+    out = tmp_path / "run"
+    args = ["--episodes", "2", "--data-root", str(tiny_root), "--out", str(out), *TINY_TRAIN]
+    assert train.main(args) == 0
+    capsys.readouterr()
+    args = ["--checkpoint", str(out / "best.pt"), "--ways", "3", "--episodes", "3"]
+    args += ["--queries", "2", "--data-root", str(tiny_root), "--json"]
+    assert evaluate.main([*args, "--tta", "shift"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["tta"] == "shift" and 0 <= doc["accuracy"] <= 1
+    with pytest.raises(SystemExit) as exc:
+        evaluate.main([*args, "--tta", "mirror"])
+    assert exc.value.code == 2

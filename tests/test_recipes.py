@@ -97,3 +97,25 @@ def test_every_preset_is_a_valid_command_line(name):
     fields = {f.name for f in dataclasses.fields(config.TrainConfig)}
     train_config = config.TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
     assert config.problem(train_config) is None
+
+
+def test_within_alphabet_training_episodes_match_lakes_test_task(tiny_root):
+    """--within-alphabet: every training episode's classes come from one alphabet, support and
+    queries from drawers shared by all classes; --val-within-alphabet does the same for
+    validation."""
+    banks = [load_split(tiny_root, "lake", s) for s in ("train", "train")]
+    config = train.TrainConfig(split="lake", ways=4, shots=1, queries=2, episodes=1,
+                               val_every=100, val_ways=4, val_episodes=3, within_alphabet=True,
+                               val_within_alphabet=True)  # fmt: skip
+    trainer = train.Trainer(config, build_learner("protonet"), *banks, torch.device("cpu"))
+    assert trainer.train_spec.within_alphabet and trainer.train_spec.shared_drawers
+    assert trainer.val_spec.within_alphabet and trainer.val_spec.shared_drawers
+    alphabets = set()
+    for _ in range(6):
+        names = trainer._batch()[0].class_names
+        assert len({n.split("/")[0] for n in names}) == 1, names
+        alphabets.add(names[0].split("/")[0])
+    assert len(alphabets) > 1  # different alphabets across episodes
+    mixed = dataclasses.replace(config, within_alphabet=False)
+    plain = train.Trainer(mixed, build_learner("protonet"), *banks, torch.device("cpu"))
+    assert not plain.train_spec.within_alphabet

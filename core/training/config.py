@@ -68,6 +68,17 @@ class TrainConfig:
     val_ways: int = field(default=20, metadata={"help": "classes per validation episode"})
     val_shots: int = field(default=1, metadata={"help": "support images per validation class"})
     val_queries: int = field(default=5, metadata={"help": "queries per validation class"})
+    within_alphabet: bool = field(
+        default=False,
+        metadata={
+            "help": "training episodes of one alphabet each, support and queries from drawers "
+            "shared by all classes (Lake's one-shot test task; Omniglot)",
+        },
+    )
+    val_within_alphabet: bool = field(
+        default=False,
+        metadata={"help": "validation episodes of one alphabet each, as --within-alphabet"},
+    )
     seed: int = field(default=0, metadata={"help": "seed of weights and training episodes"})
     augment: str = field(
         default="none",

@@ -76,8 +76,11 @@ class Trainer:
         train_set, val_set = on_device(train_set, device), on_device(val_set, device)
         self.train_set, self.val_set, self.device = train_set, val_set, device
         self.workers, self.ctx, self.amp = workers, ctx, amp
-        self.train_spec = EpisodeSpec(config.ways, config.shots, config.queries)
-        self.val_spec = EpisodeSpec(config.val_ways, config.val_shots, config.val_queries)
+        within, val_within = config.within_alphabet, config.val_within_alphabet
+        self.train_spec = EpisodeSpec(config.ways, config.shots, config.queries, within, within)
+        self.val_spec = EpisodeSpec(
+            config.val_ways, config.val_shots, config.val_queries, val_within, val_within
+        )
         most = learner.capabilities.max_ways
         if most is not None and max(config.ways, config.val_ways) > most:
             raise ValueError(

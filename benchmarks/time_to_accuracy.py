@@ -59,12 +59,18 @@ class Side:
 
 
 def ours(args, flags: str, trainval, val, test_banks) -> Side:
-    train_flags, learner_flags = _parse_flags(shlex.split(flags))
+    words = shlex.split(flags)
+    amp = None
+    if "--amp" in words:  # core.train's --amp (bf16 autocast on the CPU)
+        at = words.index("--amp")
+        amp = words[at + 1]
+        del words[at : at + 2]
+    train_flags, learner_flags = _parse_flags(words)
     fixed = {"train_subset": "trainval", "episodes": 10**9, "val_every": 10**9}  # no validation
     config = TrainConfig(**{**TrainConfig().__dict__, **train_flags, **fixed})
     torch.manual_seed(config.seed)
     learner = build_learner("protonet", learner_flags)
-    trainer = Trainer(config, learner, trainval, val, torch.device("cpu"))
+    trainer = Trainer(config, learner, trainval, val, torch.device("cpu"), amp=amp)
     steps = trainer.run()
 
     def train_for(seconds: float) -> int:

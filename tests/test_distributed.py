@@ -131,10 +131,30 @@ def test_amp_is_refused_where_it_does_not_apply(tiny_root, tmp_path, capsys):
     common = ["--data-root", str(tiny_root), *TINY_TRAIN, "--episodes", "2", "--amp", "bf16"]
     assert train.main(["--algorithm", "maml", "--out", str(tmp_path / "m"), *common]) == 2
     assert "second-order maml stays in float32" in capsys.readouterr().err
-    if not torch.cuda.is_available():
-        assert train.main(["--out", str(tmp_path / "p"), *common]) == 2
-        assert "--amp needs --device cuda" in capsys.readouterr().err
+    fp16 = [*common[:-1], "fp16", "--device", "cpu"]
+    assert train.main(["--out", str(tmp_path / "p"), *fp16]) == 2
+    assert "--amp fp16 needs --device cuda; on the CPU use --amp bf16" in capsys.readouterr().err
     assert not (tmp_path / "m").exists() and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("algorithm", ["protonet", "matching", "relation"])
+def test_bf16_on_the_cpu_trains_and_keeps_float32_weights(tiny_root, tmp_path, algorithm):
+    """CPU autocast (bfloat16 convolutions, on AMX/AVX-512 a ~1.8x faster ProtoNet step here);
+    the weights, optimiser state and checkpoint stay float32."""
+    args = ["--algorithm", algorithm, "--data-root", str(tiny_root), *TINY_TRAIN]
+    args += ["--episodes", "2", "--device", "cpu", "--amp", "bf16", "--out", str(tmp_path)]
+    assert train.main(args) == 0
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt.training_state["step"] == 2
+    assert all(p.dtype == torch.float32 for p in ckpt.learner.parameters())
+
+
+def test_bf16_on_the_cpu_is_refused_for_inner_loops(tiny_root, tmp_path, capsys):
+    args = ["--algorithm", "fomaml", "--data-root", str(tiny_root), *TINY_TRAIN]
+    args += ["--episodes", "2", "--device", "cpu", "--amp", "bf16", "--out", str(tmp_path / "f")]
+    assert train.main(args) == 2
+    assert "fomaml needs --device cuda" in capsys.readouterr().err
+    assert not (tmp_path / "f").exists()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")

@@ -125,6 +125,11 @@ class Learner(nn.Module):
         first-order learners; second-order meta-gradients stay in float32."""
         return True
 
+    #: Whether ``--amp bf16`` may run on the CPU: CPU autocast keeps BatchNorm in the input's
+    #: dtype, which works for backbone modules (float32 parameters) but not for functional fast
+    #: weights; set by the learners that were tested with it (metric learners).
+    cpu_bf16_ok: ClassVar[bool] = False
+
     def meta_step(self, episodes: Sequence[Episode], optimizer: torch.optim.Optimizer) -> MetaLoss:
         """One outer-loop update. Default: backpropagate ``meta_loss`` and step ``optimizer``.
 

@@ -168,6 +168,7 @@ class MatchingClassifier:
 
 class MatchingNetwork(Learner):
     name = "matching"
+    cpu_bf16_ok = True
     capabilities = Capabilities(adapt_steps=False, lr_override="", embedding=True)
 
     def __init__(self, config: MatchingConfig | None = None) -> None:

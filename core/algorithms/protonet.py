@@ -101,6 +101,7 @@ class LinearHeadClassifier:
 
 class ProtoNet(Learner):
     name = "protonet"
+    cpu_bf16_ok = True
     capabilities = Capabilities(
         adapt_steps=True,
         lr_override="learning rate of the fine-tuning steps of the prototype-initialised head",

@@ -268,6 +268,7 @@ class RelationClassifier:
 
 class RelationNetwork(Learner):
     name = "relation"
+    cpu_bf16_ok = True
     capabilities = Capabilities(adapt_steps=False, lr_override="", embedding=True)
 
     def __init__(self, config: RelationConfig | None = None) -> None:

@@ -139,11 +139,15 @@ class Trainer:
                 f"--amp is for metric and first-order learners; second-order {self.learner.name} "
                 "stays in float32 (add --first-order)"
             )
-        if self.device.type != "cuda":
+        if self.device.type == "cpu" and self.amp != "bf16":
+            raise ValueError("--amp fp16 needs --device cuda; on the CPU use --amp bf16")
+        if self.device.type == "cpu" and not self.learner.cpu_bf16_ok:
             raise ValueError(
-                "--amp needs --device cuda (CPU autocast does not cover BatchNorm, so the "
-                "backbones would mix float32 and bfloat16)"
+                f"--amp bf16 on the CPU is for the metric learners (protonet, matching, "
+                f"relation); {self.learner.name} needs --device cuda"
             )
+        if self.device.type not in ("cuda", "cpu"):
+            raise ValueError(f"--amp runs on cuda or cpu, not {self.device.type}")
         if self.amp == "fp16" and type(self.learner).meta_step is not Learner.meta_step:
             raise ValueError(f"--amp fp16 needs a loss scaler, which {self.learner.name}'s "
                              "update does not take; use --amp bf16")  # fmt: skip

@@ -12,7 +12,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -54,23 +54,36 @@ def evaluate_iter(
     lr: float | None = None,
     workers: int = 0,
     tta: str = "none",
+    members: Sequence[tuple[Learner, object]] = (),
 ) -> Iterator[EpisodeResult]:
     """Adapt to each of ``count`` seeded episodes of ``dataset`` and yield its query accuracy.
 
     ``dataset``: any ``core.data`` dataset; ``workers``: DataLoader processes decoding episodes;
-    ``tta``: test-time augmentation (``core.data.tta.VIEWS``).
+    ``tta``: test-time augmentation (``core.data.tta.VIEWS``); ``members``: more ``(learner,
+    dataset)`` pairs for an ensemble, each dataset the same classes under its learner's own
+    preprocessing (so the same seed draws the same episodes from it); the ensemble averages the
+    class probabilities of all learners.
     """
-    learner.eval()
-    for i, ep in enumerate(episodes(dataset, spec, count, seed, workers=workers)):
-        ep = ep.to(device)
-        support, labels = augmented_support(ep.support, ep.support_labels, tta)
-        clf = final_step(learner.adapt(support, labels, steps=steps, lr=lr)).classifier
-        with torch.no_grad():
-            if tta == "none":
-                pred = clf.logits(ep.query).argmax(1)
-            else:
-                pred = averaged_probs(clf, ep.query, tta).argmax(1)
-        yield EpisodeResult(i, float((pred == ep.query_labels).float().mean()))
+    everyone = [(learner, dataset), *members]
+    streams = [episodes(ds, spec, count, seed, workers=workers) for _, ds in everyone]
+    for i, eps in enumerate(zip(*streams, strict=True)):
+        if any(ep.class_names != eps[0].class_names for ep in eps):
+            raise ValueError("ensemble members drew different episodes (different datasets)")
+        probs = None
+        for (member, _), ep in zip(everyone, eps, strict=True):
+            member.eval()
+            ep = ep.to(device)
+            support, labels = augmented_support(ep.support, ep.support_labels, tta)
+            clf = final_step(member.adapt(support, labels, steps=steps, lr=lr)).classifier
+            if tta == "none" and not members:
+                with torch.no_grad():
+                    pred = clf.logits(ep.query).argmax(1)
+                break
+            p = averaged_probs(clf, ep.query, tta)
+            probs = p if probs is None else probs + p
+        else:
+            pred = probs.argmax(1)
+        yield EpisodeResult(i, float((pred == eps[0].query_labels.to(pred.device)).float().mean()))
 
 
 def summarize(accuracies: list[float]) -> Summary:
@@ -137,6 +150,19 @@ def sequence_protocol(args, ckpt, bank, device) -> int:
     return 0
 
 
+def load_member(path: str, device):
+    """An ``--ensemble`` checkpoint; ValueError (one line) when it cannot be one."""
+    from core.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        member = load_checkpoint(path, device)
+    except CheckpointError as exc:
+        raise ValueError(f"--ensemble: {exc}") from None
+    if member.learner.capabilities.episode_kind != "episode":
+        raise ValueError(f"--ensemble: {path} ({member.learner.name}) does not answer episodes")
+    return member
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m core.evaluate",
@@ -196,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
         "shifted, rotated and scaled (affine) views, query probabilities averaged over the "
         "same views (default none)",
     )
+    p.add_argument(
+        "--ensemble",
+        nargs="+",
+        default=[],
+        metavar="CHECKPOINT",
+        help="more checkpoints whose class probabilities are averaged with --checkpoint's (each "
+        "on the same episodes, under its own preprocessing)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     add_data_args(p)
     add_device_args(p)
@@ -225,12 +259,27 @@ def main(argv: list[str] | None = None) -> int:
         args.ways, args.shots, args.queries, args.within_alphabet, args.within_alphabet
     )
     try:
-        bank = load_dataset(dataset, root, args.subset, ckpt.preprocess, split=args.split)
-        problem = overlap_problem(ckpt.metadata, bank)
-        if problem and not args.allow_overlap:
-            return fail(f"refusing to evaluate: {problem} (pass --allow-overlap to score anyway)")
-        if problem:
-            print(f"WARNING: {problem}; this score is not a fair test", file=sys.stderr)
+        others = [load_member(path, device) for path in args.ensemble]
+    except ValueError as exc:
+        return fail(str(exc))
+    if others and args.protocol == "sequence":
+        return fail("--ensemble averages N-way K-shot answers; --protocol sequence takes one")
+    try:
+        banks = {}  # one bank per preprocessing: the members' episodes are the same draws
+        for member in (ckpt, *others):
+            key = repr(member.preprocess)
+            if key not in banks:
+                banks[key] = load_dataset(
+                    dataset, root, args.subset, member.preprocess, split=args.split
+                )
+            problem = overlap_problem(member.metadata, banks[key])
+            if problem and not args.allow_overlap:
+                return fail(
+                    f"refusing to evaluate: {problem} (pass --allow-overlap to score anyway)"
+                )
+            if problem:
+                print(f"WARNING: {problem}; this score is not a fair test", file=sys.stderr)
+        bank = banks[repr(ckpt.preprocess)]
         if args.protocol == "sequence":
             return sequence_protocol(args, ckpt, bank, device)
         results = evaluate_iter(
@@ -244,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             args.adapt_lr,
             args.workers,
             args.tta,
+            [(m.learner, banks[repr(m.preprocess)]) for m in others],
         )
         accs = [
             r.accuracy for r in tqdm(results, total=args.episodes, desc="episodes", disable=None)
@@ -260,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             "subset": args.subset,
             "within_alphabet": args.within_alphabet,
             "tta": args.tta,
+            "ensemble": list(args.ensemble),
             "ways": args.ways,
             "shots": args.shots,
             "queries": args.queries,
@@ -272,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         mode = ", within-alphabet" if args.within_alphabet else ""
         mode += f", test-time augmentation {args.tta}" if args.tta != "none" else ""
+        mode += f", ensemble of {1 + len(others)} checkpoints" if others else ""
         print(
             f"{ckpt.learner.name} {args.ways}-way {args.shots}-shot on "
             f"{args.split or dataset}/{args.subset}"

@@ -1,4 +1,4 @@
-"""Test-time augmentation (core.data.tta, ``core.evaluate --tta``): fixed views, any learner."""
+"""Evaluation-time choices of core.evaluate: test-time augmentation (--tta) and ensembles."""
 
 from __future__ import annotations
 
@@ -73,3 +73,59 @@ def test_evaluate_with_tta_reports_it(tiny_root, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         evaluate.main([*args, "--tta", "mirror"])
     assert exc.value.code == 2
+
+
+@pytest.fixture(scope="module")
+def two_runs(tiny_root, tmp_path_factory):
+    """A 28 px and a 56 px checkpoint trained on the same tiny classes."""
+    from test_cli import TINY_TRAIN
+
+    from core import train
+
+    out = tmp_path_factory.mktemp("runs")
+    for size in (28, 56):
+        args = ["--episodes", "2", "--data-root", str(tiny_root), "--out", str(out / str(size))]
+        assert train.main([*args, *TINY_TRAIN, "--input-size", str(size)]) == 0
+    return out / "28" / "best.pt", out / "56" / "best.pt"
+
+
+def test_an_ensemble_of_one_model_twice_answers_as_the_model(two_runs, tiny_root, capsys):
+    small, _ = two_runs
+    args = ["--checkpoint", str(small), "--ways", "3", "--episodes", "6", "--queries", "3"]
+    args += ["--data-root", str(tiny_root), "--json"]
+    assert evaluate.main(args) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert evaluate.main([*args, "--ensemble", str(small)]) == 0
+    twice = json.loads(capsys.readouterr().out)
+    assert twice["ensemble"] == [str(small)] and twice["accuracy"] == alone["accuracy"]
+
+
+def test_members_of_other_input_sizes_see_the_same_episodes(two_runs, tiny_root, capsys):
+    small, large = two_runs
+    learners, banks = [], []
+    from core.checkpoint import load_checkpoint
+    from core.data import load_dataset
+
+    for path in (small, large):
+        ckpt = load_checkpoint(path)
+        learners.append(ckpt.learner)
+        banks.append(load_dataset("omniglot", tiny_root, "test", ckpt.preprocess, "vinyals"))
+    spec = evaluate.EpisodeSpec(3, 1, 2)
+    mixed = list(evaluate.evaluate_iter(learners[0], banks[0], spec, 4, 7, tta="shift",
+                                        members=[(learners[1], banks[1])]))  # fmt: skip
+    assert len(mixed) == 4
+    args = ["--checkpoint", str(small), "--ensemble", str(large), "--ways", "3", "--episodes"]
+    args += ["3", "--data-root", str(tiny_root)]
+    assert evaluate.main(args) == 0
+    assert "ensemble of 2 checkpoints" in capsys.readouterr().out
+
+
+def test_a_bad_ensemble_member_is_one_line_and_exit_2(two_runs, tiny_root, tmp_path, capsys):
+    small, _ = two_runs
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    for member in (junk, tmp_path / "missing.pt"):
+        args = ["--checkpoint", str(small), "--ensemble", str(member), "--episodes", "2"]
+        assert evaluate.main([*args, "--data-root", str(tiny_root)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: --ensemble:") and len(err.splitlines()) == 1

@@ -113,10 +113,10 @@ def load_bank_cancellable(root: Path, split: str) -> Iterator[Decoding | ClassBa
 
 
 def sample(
-    banks: dict[tuple[str, str], ClassBank], root: Path, split: str, ways: int, shots: int
+    bank: ClassBank | None, root: Path, split: str, ways: int, shots: int
 ) -> Iterator[Decoding | ClassBank | jobs.SampledTask]:
-    """Decode once (the bank is yielded so the GUI thread keeps it), then sample a task."""
-    bank = banks.get((str(root), split))
+    """Decode once (``bank`` None: the decoded bank is yielded so the GUI thread keeps it),
+    then sample a task. The worker gets the bank itself, never the GUI thread's dict of them."""
     if bank is None:
         with contextlib.closing(load_bank_cancellable(root, split)) as records:
             for record in records:
@@ -187,8 +187,8 @@ class Background(QObject):
         self.filesRead.emit(FilesRead(job.context, results))
 
     def sample(self, root: Path, split: str, ways: int, shots: int) -> Job:
-        banks = self._banks
-        job = Job("sample", lambda: sample(banks, root, split, ways, shots))
+        bank = self._banks.get((str(root), split))  # read here, on the GUI thread
+        job = Job("sample", lambda: sample(bank, root, split, ways, shots))
         self._sample_job = job.id
         self.busyChanged.emit(True)
         return self.data_thread.submit(job)

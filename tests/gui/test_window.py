@@ -306,8 +306,11 @@ def test_sample_task_uses_test_classes_of_the_training_split(
         lambda: "correct" in window.prediction.text() or "wrong" in window.prediction.text(),
         timeout=10_000,
     )
+    decodes = []
+    window.background.decoding.connect(decodes.append)
     with qtbot.waitSignal(window.data_thread.finished_job, timeout=30_000):
         window.settings.sample.click()  # a second task: "My classes" are still the user's
+    assert decodes == []  # the first task's decoded classes, handed to the worker, are reused
     window.restore_classes()
     assert [c.examples[0] for c in window.session.classes] == mine
     window.close()

@@ -149,7 +149,10 @@ class ClassRow(FileDropTarget, QFrame):
         if self.name.text() != task_class.name and not self.name.hasFocus():
             self.name.setText(task_class.name)
         rotated = "↻" in task_class.name
-        self.name.setToolTip(f"Class name: click to edit\n{ROTATION_NOTE}" if rotated else NAME_TIP)
+        # the field may be too narrow for a long name (it then shows its end): the tooltip
+        # always holds all of it
+        tip = f"{task_class.name}\n{NAME_TIP}"
+        self.name.setToolTip(f"{tip}\n{ROTATION_NOTE}" if rotated else tip)
         n = len(task_class.examples)
         self.count.setText("empty" if n == 0 else f"×{n}")
         self.count.setToolTip(f"{n} example{'s' if n != 1 else ''}")

@@ -29,6 +29,21 @@ COMPARE_COLOUR = "#1f77b4"
 COMPARE_PEN = pg.mkPen(COMPARE_COLOUR, width=2.5, style=Qt.PenStyle.DashLine)
 
 
+class DecadeAxis(pg.AxisItem):
+    """A log axis that labels whole decades only. pyqtgraph labels the 2-9 minor ticks too when
+    a decade or two are shown, and those labels overlap ("9 8 7 6 5 4 3 2")."""
+
+    def tickStrings(self, values, scale, spacing):
+        if not self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        return [_decade(round(v)) if abs(v - round(v)) < 1e-9 else "" for v in values]
+
+
+def _decade(exponent: int) -> str:
+    """10**exponent as a tick label: 0.001 ... 1000, else 1e-7."""
+    return f"{10.0**exponent:g}" if -3 <= exponent <= 3 else f"1e{exponent}"
+
+
 class LossPlot(pg.PlotWidget):
     """One curve per adaptation: support-set loss against the step; the latest highlighted.
 
@@ -39,7 +54,7 @@ class LossPlot(pg.PlotWidget):
     """
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, axisItems={"left": DecadeAxis("left")})
         self.setObjectName("lossPlot")
         self.setAccessibleName("Inner-loop loss per adaptation step")
         self.setTitle("Inner-loop loss (support set)", size="11pt")
@@ -145,7 +160,8 @@ class LossPlot(pg.PlotWidget):
             self.setXRange(0, x_max, padding=0.04)
         if decades is not None and decades != self._decades:
             self._decades = decades
-            self.setYRange(decades[0], decades[1], padding=0.02)  # log10 units
+            # log10 units; the padding leaves room for the end decades' labels
+            self.setYRange(decades[0], decades[1], padding=0.08)
         if self._decades is not None:
             self._summary.setPos(self._x_max, self._decades[1])
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtGui import QFontMetrics, QImage, QPainter
 
 from metagui.widgets.plots import KEPT_CURVES, LossPlot, ProbabilityPlot
 
@@ -29,6 +29,27 @@ def test_ranges_cover_the_curve_and_only_widen_within_an_adaptation(qtbot):
         assert low <= np.log10(min(losses[:n])) and high >= np.log10(max(losses[:n]))
     assert all(b[0] <= a[0] and b[1] >= a[1] for a, b in itertools.pairwise(ranges))
     assert len(set(ranges)) < len(ranges)  # whole decades: not a new range per step
+
+
+def test_the_log_axis_labels_decades_only(qtbot):
+    """The 20-way screenshot showed "9 8 7 6 5 4 3 2" overlapping on the loss axis."""
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(420, 240)
+    plot.show()
+    plot.begin(10)
+    plot.set_latest(list(range(11)), list(np.geomspace(3.0, 0.11, 11)))
+    qtbot.wait(20)
+    axis = plot.getAxis("left")
+    image = QImage(50, 50, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        _, _, texts = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    labels = [t[2] for t in texts if t[2]]
+    assert len(labels) >= 2, labels
+    assert all(np.log10(float(t)).is_integer() for t in labels), labels
 
 
 def test_new_adaptation_refits_to_the_kept_curves_and_summary_text(qtbot):

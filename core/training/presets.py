@@ -13,9 +13,25 @@ PRESETS: dict[str, str] = {
     # easyfsl's recipe (issue 14's baseline): 60-way 1-shot on train+val
     "protonet-vinyals-trainval": "--algorithm protonet --split vinyals --train-subset trainval "
     "--val-subset val --ways 60 --shots 1 --queries 5 --episodes 8000 --lr-step 2000",
+    # issue 14's fast recipe: easyfsl's episodes, plain Euclidean logits, bfloat16 convolutions
+    # (benchmarks/time_to_accuracy.py)
+    "protonet-vinyals-fast": "--algorithm protonet --split vinyals --train-subset trainval "
+    "--val-subset val --ways 60 --shots 1 --queries 5 --episodes 8000 --lr-step 2000 "
+    "--distance euclidean --amp bf16",
     # Lake's within-alphabet task: background alphabets only (protonet-omniglot-background.pt)
     "protonet-lake": "--algorithm protonet --split lake --train-subset train --val-subset val "
     "--ways 60 --shots 5 --queries 5 --episodes 3000 --lr-step 2000",
+    # Lake: continue a background run (--init-backbone) on episodes shaped like the test
+    "protonet-lake-within": "--algorithm protonet --split lake --train-subset train "
+    "--val-subset val --ways 20 --shots 1 --queries 10 --within-alphabet --val-within-alphabet "
+    "--val-ways 20 --val-shots 1 --val-queries 5 --val-every 250 --augment affine --lr 5e-4 "
+    "--lr-step 1500 --episodes 3000",
+    "matching-vinyals-trainval": "--algorithm matching --train-subset trainval --ways 60 "
+    "--shots 1 --queries 5 --episodes 8000 --lr 0.001 --lr-step 2000 --val-every 500 "
+    "--amp bf16",
+    "relation-vinyals-trainval": "--algorithm relation --train-subset trainval --ways 20 "
+    "--shots 1 --queries 10 --episodes 8000 --lr 0.001 --lr-step 2500 --val-every 1000 "
+    "--amp bf16",
     "matching-vinyals": "--algorithm matching --ways 20 --shots 1 --queries 10 --episodes 4000 "
     "--lr 0.001 --lr-step 2500 --val-every 1000",
     "relation-vinyals": "--algorithm relation --ways 20 --shots 1 --queries 10 --episodes 4000 "

@@ -210,7 +210,18 @@ def main() -> None:
     )
     p.add_argument("--no-easyfsl", action="store_true", help="race our recipes only")
     p.add_argument("--out", type=Path, default=Path("runs/time_to_accuracy"))
+    p.add_argument(
+        "--from-log",
+        type=Path,
+        default=None,
+        help="no training: the ladder, curves.csv and curves.png from the printed rows of an "
+        "earlier (possibly interrupted) run's output",
+    )
     args = p.parse_args()
+    if args.from_log is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        report(sides_from_log(args.from_log.read_text()), args.out)
+        return
     args.ours = args.ours or ["--ways 60 --shots 1 --queries 5 --lr-step 2000"]
     torch.set_num_threads(args.threads)
     keep_freed_memory()
@@ -245,6 +256,22 @@ def main() -> None:
                 print(", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                                 for k, v in row.items()), flush=True)  # fmt: skip
     report(sides, args.out)
+
+
+def sides_from_log(text: str) -> list[Side]:
+    """The curves of the ``side NAME, minutes M, episodes E, 5w1s A, 20w1s B`` rows printed by
+    a run."""
+    sides: dict[str, Side] = {}
+    for line in text.splitlines():
+        if not line.startswith("side "):
+            continue
+        cells = dict(cell.split(" ", 1) for cell in line.split(", "))
+        side = sides.setdefault(cells["side"], Side(cells["side"], None, None))
+        row = {"side": side.name, "minutes": float(cells["minutes"])}
+        row["episodes"] = side.episodes = int(cells["episodes"])
+        row.update({k: float(cells[k]) for k in SETTINGS})
+        side.curve.append(row)
+    return list(sides.values())
 
 
 def report(sides: list[Side], out: Path) -> None:

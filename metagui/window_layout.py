@@ -120,6 +120,9 @@ class WindowLayout(QMainWindow):
         for widget in (self.query_undo, self.query_clear, self.query_open, self.classify_button):
             row.addWidget(widget)
         row.addWidget(self.openset_check)
+        # the buttons cannot shrink below their text; nor may the switch (it was clipped to
+        # "None of thes" in a 1280 px window)
+        self.openset_check.setMinimumWidth(self.openset_check.sizeHint().width())
         query.addLayout(row)
         query.addWidget(self.prediction)
 

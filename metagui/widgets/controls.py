@@ -52,7 +52,7 @@ class SettingsBar(QFrame):
             "Checkpoint",
             "Meta-trained model: the shipped checkpoints, or Open… any .pt file",
         )
-        self.checkpoint.setMinimumWidth(230)
+        self.checkpoint.setMinimumWidth(190)  # the window fits a 1280 px screen
         self.device = named(QComboBox(), "deviceCombo", "Device", "Where the model runs")
         for name in devices:
             self.device.addItem(name.upper(), name)

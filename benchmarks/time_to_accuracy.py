@@ -59,7 +59,7 @@ class Side:
     budget: float = 0.0  # seconds of training
 
 
-def ours(args, flags: str, trainval, val, test_banks) -> Side:
+def ours(args, name: str, flags: str, trainval, val, test_banks) -> Side:
     words = shlex.split(flags)
     amp = None
     if "--amp" in words:  # core.train's --amp (bf16 autocast on the CPU)
@@ -85,7 +85,6 @@ def ours(args, flags: str, trainval, val, test_banks) -> Side:
         return {k: _accuracy(evaluate_iter(learner, test_banks[k], SETTINGS[k], args.episodes))
                 for k in SETTINGS}  # fmt: skip
 
-    name = "ours" if len(args.ours) == 1 else f"ours {len(args.sides) + 1}"
     return Side(name, train_for, evaluate, flags=flags)
 
 
@@ -230,12 +229,10 @@ def main() -> None:
     val = load_split(root, "vinyals", "val")
     test = load_split(root, "vinyals", "test")
     banks = dict.fromkeys(SETTINGS, test)
-    args.sides = []
-    for flags in args.ours:
-        args.sides.append(ours(args, flags, trainval, val, banks))
+    names = ["ours"] if len(args.ours) == 1 else [f"ours {k + 1}" for k in range(len(args.ours))]
+    sides = [ours(args, n, f, trainval, val, banks) for n, f in zip(names, args.ours, strict=True)]
     if not args.no_easyfsl:
-        args.sides.append(easyfsl(args, trainval, banks))
-    sides = args.sides
+        sides.append(easyfsl(args, trainval, banks))
     for s in sides:
         print(f"{s.name}: {s.flags}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -65,24 +65,24 @@ def evaluate_iter(
     class probabilities of all learners.
     """
     everyone = [(learner, dataset), *members]
+    for member, _ in everyone:
+        member.eval()
     streams = [episodes(ds, spec, count, seed, workers=workers) for _, ds in everyone]
     for i, eps in enumerate(zip(*streams, strict=True)):
         if any(ep.class_names != eps[0].class_names for ep in eps):
             raise ValueError("ensemble members drew different episodes (different datasets)")
-        probs = None
+        answers = []  # (adapted classifier, its member's view of the query)
         for (member, _), ep in zip(everyone, eps, strict=True):
-            member.eval()
             ep = ep.to(device)
             support, labels = augmented_support(ep.support, ep.support_labels, tta)
             clf = final_step(member.adapt(support, labels, steps=steps, lr=lr)).classifier
-            if tta == "none" and not members:
-                with torch.no_grad():
-                    pred = clf.logits(ep.query).argmax(1)
-                break
-            p = averaged_probs(clf, ep.query, tta)
-            probs = p if probs is None else probs + p
-        else:
-            pred = probs.argmax(1)
+            answers.append((clf, ep.query))
+        with torch.no_grad():
+            if len(answers) == 1 and tta == "none":  # one model: its own logits
+                scores = answers[0][0].logits(answers[0][1])
+            else:
+                scores = sum(averaged_probs(clf, query, tta) for clf, query in answers)
+        pred = scores.argmax(1)
         yield EpisodeResult(i, float((pred == eps[0].query_labels.to(pred.device)).float().mean()))
 
 
@@ -267,19 +267,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         banks = {}  # one bank per preprocessing: the members' episodes are the same draws
         for member in (ckpt, *others):
-            key = repr(member.preprocess)
-            if key not in banks:
-                banks[key] = load_dataset(
+            if member.preprocess not in banks:
+                banks[member.preprocess] = load_dataset(
                     dataset, root, args.subset, member.preprocess, split=args.split
                 )
-            problem = overlap_problem(member.metadata, banks[key])
+            problem = overlap_problem(member.metadata, banks[member.preprocess])
             if problem and not args.allow_overlap:
                 return fail(
                     f"refusing to evaluate: {problem} (pass --allow-overlap to score anyway)"
                 )
             if problem:
                 print(f"WARNING: {problem}; this score is not a fair test", file=sys.stderr)
-        bank = banks[repr(ckpt.preprocess)]
+        bank = banks[ckpt.preprocess]
         if args.protocol == "sequence":
             return sequence_protocol(args, ckpt, bank, device)
         results = evaluate_iter(
@@ -293,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             args.adapt_lr,
             args.workers,
             args.tta,
-            [(m.learner, banks[repr(m.preprocess)]) for m in others],
+            [(m.learner, banks[m.preprocess]) for m in others],
         )
         accs = [
             r.accuracy for r in tqdm(results, total=args.episodes, desc="episodes", disable=None)

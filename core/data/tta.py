@@ -13,27 +13,16 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import InterpolationMode
 
-#: (rotation degrees, shift x, shift y in 28 px pixels, scale) of each view; identity first.
+#: A view: (rotation degrees, shift x, shift y in pixels of a 28 px image, scale).
+IDENTITY = (0.0, 0.0, 0.0, 1.0)
+_SHIFTS = tuple((0.0, dx, dy, 1.0) for dx, dy in ((-1.5, 0.0), (1.5, 0.0), (0.0, -1.5), (0.0, 1.5)))
+_TURNS = ((-8.0, 0.0, 0.0, 1.0), (8.0, 0.0, 0.0, 1.0))
+_SCALES = ((0.0, 0.0, 0.0, 0.9), (0.0, 0.0, 0.0, 1.1))
+#: The views of each ``--tta`` choice, identity first.
 VIEWS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
-    "none": ((0.0, 0.0, 0.0, 1.0),),
-    "shift": (
-        (0.0, 0.0, 0.0, 1.0),
-        (0.0, -1.5, 0.0, 1.0),
-        (0.0, 1.5, 0.0, 1.0),
-        (0.0, 0.0, -1.5, 1.0),
-        (0.0, 0.0, 1.5, 1.0),
-    ),
-    "affine": (
-        (0.0, 0.0, 0.0, 1.0),
-        (0.0, -1.5, 0.0, 1.0),
-        (0.0, 1.5, 0.0, 1.0),
-        (0.0, 0.0, -1.5, 1.0),
-        (0.0, 0.0, 1.5, 1.0),
-        (-8.0, 0.0, 0.0, 1.0),
-        (8.0, 0.0, 0.0, 1.0),
-        (0.0, 0.0, 0.0, 0.9),
-        (0.0, 0.0, 0.0, 1.1),
-    ),
+    "none": (IDENTITY,),
+    "shift": (IDENTITY, *_SHIFTS),
+    "affine": (IDENTITY, *_SHIFTS, *_TURNS, *_SCALES),
 }
 
 
@@ -47,7 +36,7 @@ def views(images: torch.Tensor, kind: str) -> list[torch.Tensor]:
     unit = images.shape[-1] / 28
     out = []
     for angle, dx, dy, scale in VIEWS[kind]:
-        if (angle, dx, dy, scale) == (0.0, 0.0, 0.0, 1.0):
+        if (angle, dx, dy, scale) == IDENTITY:
             out.append(images)
             continue
         out.append(
@@ -67,6 +56,8 @@ def augmented_support(
     support: torch.Tensor, labels: torch.Tensor, kind: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The support set with every view of every image, and their labels."""
+    if kind == "none":
+        return support, labels
     shown = views(support, kind)
     return torch.cat(shown), labels.repeat(len(shown))
 

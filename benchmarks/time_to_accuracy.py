@@ -33,6 +33,7 @@ from torch import nn
 
 from core.algorithms import build_learner
 from core.algorithms.protonet import ProtoNetConfig
+from core.checkpoint import save_checkpoint
 from core.data.episodes import EpisodeSpec, episodes
 from core.data.paths import data_root
 from core.data.splits import load_split
@@ -57,6 +58,7 @@ class Side:
     curve: list[dict] = field(default_factory=list)
     flags: str = "easyfsl's recipe"
     budget: float = 0.0  # seconds of training
+    save: Callable[[Path], None] | None = None  # ours: write the model as a checkpoint
 
 
 def ours(args, name: str, flags: str, trainval, val, test_banks) -> Side:
@@ -85,7 +87,12 @@ def ours(args, name: str, flags: str, trainval, val, test_banks) -> Side:
         return {k: _accuracy(evaluate_iter(learner, test_banks[k], SETTINGS[k], args.episodes))
                 for k in SETTINGS}  # fmt: skip
 
-    return Side(name, train_for, evaluate, flags=flags)
+    def save(path: Path) -> None:
+        meta = {"split": "vinyals", "train_subset": "trainval", "step": trainer.step,
+                "command": f"benchmarks/time_to_accuracy.py --ours '{flags}'"}  # fmt: skip
+        save_checkpoint(path, learner, meta)
+
+    return Side(name, train_for, evaluate, flags=flags, save=save)
 
 
 def _parse_flags(words: list[str]) -> tuple[dict, dict]:
@@ -208,6 +215,12 @@ def main() -> None:
         "side (default: --ways 60 --shots 1 --queries 5 --lr-step 2000)",
     )
     p.add_argument("--no-easyfsl", action="store_true", help="race our recipes only")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="also save our models at each evaluation as OUT/<side>-<minutes>min.pt "
+        "(for core.evaluate's --tta or other settings later)",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/time_to_accuracy"))
     p.add_argument(
         "--from-log",
@@ -250,6 +263,8 @@ def main() -> None:
                 row = {"side": s.name, "minutes": s.seconds / 60, "episodes": s.episodes}
                 row.update(s.evaluate())
                 s.curve.append(row)
+                if args.keep and s.save is not None:
+                    s.save(args.out / f"{s.name.replace(' ', '')}-{round(row['minutes'])}min.pt")
                 print(", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                                 for k, v in row.items()), flush=True)  # fmt: skip
     report(sides, args.out)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import shlex
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from core.data.paths import data_root
 from core.data.splits import load_split
 from core.device import keep_freed_memory
 from core.evaluate import evaluate_iter, summarize
+from core.train import run_metadata
 from core.training.config import TrainConfig
 from core.training.trainer import Trainer
 
@@ -58,7 +60,7 @@ class Side:
     curve: list[dict] = field(default_factory=list)
     flags: str = "easyfsl's recipe"
     budget: float = 0.0  # seconds of training
-    save: Callable[[Path], None] | None = None  # ours: write the model as a checkpoint
+    save: Callable[[Path, dict], None] | None = None  # ours: write the model as a checkpoint
 
 
 def ours(args, name: str, flags: str, trainval, val, test_banks) -> Side:
@@ -87,10 +89,15 @@ def ours(args, name: str, flags: str, trainval, val, test_banks) -> Side:
         return {k: _accuracy(evaluate_iter(learner, test_banks[k], SETTINGS[k], args.episodes))
                 for k in SETTINGS}  # fmt: skip
 
-    def save(path: Path) -> None:
-        meta = {"split": "vinyals", "train_subset": "trainval", "step": trainer.step,
-                "command": f"benchmarks/time_to_accuracy.py --ours '{flags}'"}  # fmt: skip
-        save_checkpoint(path, learner, meta)
+    def save(path: Path, row: dict) -> None:
+        """The model as a checkpoint, with core.train's metadata and this evaluation."""
+        command = "python benchmarks/time_to_accuracy.py " + shlex.join(sys.argv[1:])
+        meta = run_metadata(learner, trainval.preprocess, trainval, config, command)
+        tested = {f"vinyals_test_{k}": row[k] / 100 for k in SETTINGS}
+        metrics = tested | {"test_episodes": args.episodes, "learner": "protonet"}
+        save_checkpoint(path, learner, meta | {
+            "step": trainer.step, "train_seconds": 60 * row["minutes"], "metrics": metrics
+        })  # fmt: skip
 
     return Side(name, train_for, evaluate, flags=flags, save=save)
 
@@ -264,7 +271,8 @@ def main() -> None:
                 row.update(s.evaluate())
                 s.curve.append(row)
                 if args.keep and s.save is not None:
-                    s.save(args.out / f"{s.name.replace(' ', '')}-{round(row['minutes'])}min.pt")
+                    name = f"{s.name.replace(' ', '')}-{round(row['minutes'])}min.pt"
+                    s.save(args.out / name, row)
                 print(", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                                 for k, v in row.items()), flush=True)  # fmt: skip
     report(sides, args.out)

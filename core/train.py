@@ -129,7 +129,19 @@ def _train(args, explicit: set[str], argv: list[str], device, ctx: DistContext |
             out / "config.json",
             {"train": dataclasses.asdict(config), "algorithm": dataclasses.asdict(learner.config)},
         )
-    metadata = {
+    world = 1 if ctx is None else ctx.world
+    metadata = run_metadata(learner, spec, train_set, config, command, inherited, world)
+    minutes = args.max_minutes
+    return run(trainer, out, metadata, None if minutes is None else 60 * minutes)
+
+
+def run_metadata(
+    learner, spec: PreprocessSpec, train_set, config: TrainConfig, command: str,
+    inherited=(), world: int = 1,
+) -> dict:  # fmt: skip
+    """What a trained checkpoint records: backbone, preprocessing, data, the exact command and
+    configuration, and every character it has seen (``inherited``: an ``--init-backbone``'s)."""
+    return {
         "backbone": learner.config.backbone,
         "input_size": spec.size,
         "preprocess_version": PREPROCESS_VERSION,
@@ -141,10 +153,8 @@ def _train(args, explicit: set[str], argv: list[str], device, ctx: DistContext |
         "subset": config.train_subset,
         "train_characters": sorted(set(train_set.characters) | set(inherited)),
         "core_version": __version__,
-        "world_size": 1 if ctx is None else ctx.world,
+        "world_size": world,
     }
-    minutes = args.max_minutes
-    return run(trainer, out, metadata, None if minutes is None else 60 * minutes)
 
 
 def _world(ctx: DistContext | None, saved) -> tuple[DistContext | None, str]:

@@ -42,6 +42,31 @@ def test_the_training_distance_changes_the_loss_not_the_prediction():
         build_learner("protonet", {"distance": "cosine"})
 
 
+def test_a_euclidean_trained_head_is_scaled_to_its_training_logits():
+    """Squared-distance logits of a Euclidean-trained model are divided by twice the mean
+    support-to-prototype distance: same prediction, probabilities no longer saturated."""
+    support, labels = _toy_support()
+    query = torch.rand(6, 1, 28, 28)
+    torch.manual_seed(1)
+    squared = build_learner("protonet", {}).eval()
+    plain = build_learner("protonet", {"distance": "euclidean"}).eval()
+    plain.load_state_dict(squared.state_dict())
+    with torch.no_grad():  # embeddings far apart, as after training
+        for learner in (squared, plain):
+            learner.backbone.encoder[-1][1].weight.mul_(30.0)
+    a = next(squared.adapt(support, labels, query, steps=0))
+    b = next(plain.adapt(support, labels, query, steps=0))
+    with torch.no_grad():
+        emb, qemb = plain.embed(support), plain.embed(query)
+        protos = prototypes(emb, labels, 3)
+        m = torch.cdist(emb, protos).mean()
+    expected = torch.softmax(-torch.cdist(qemb, protos).pow(2) / (2 * m), dim=1)
+    assert torch.allclose(b.query_probs, expected, atol=1e-5)
+    assert torch.equal(a.query_probs.argmax(1), b.query_probs.argmax(1))
+    assert b.query_probs.max(1).values.mean() < a.query_probs.max(1).values.mean()
+    assert torch.allclose(b.classifier.logits(query).softmax(1), b.query_probs, atol=1e-5)
+
+
 def _toy_support(n_way=3, shots=2):
     torch.manual_seed(0)
     support = torch.rand(n_way * shots, 1, 28, 28)

@@ -26,6 +26,15 @@ PRESETS: dict[str, str] = {
     "--val-subset val --ways 20 --shots 1 --queries 10 --within-alphabet --val-within-alphabet "
     "--val-ways 20 --val-shots 1 --val-queries 5 --val-every 250 --augment affine --lr 5e-4 "
     "--lr-step 1500 --episodes 3000",
+    # issue 14's faster Lake recipe (~45 min instead of 168 for both stages, and more accurate):
+    # Euclidean logits and bfloat16 convolutions, then the within-alphabet stage the same way
+    "protonet-lake-fast": "--algorithm protonet --split lake --train-subset train "
+    "--val-subset val --ways 60 --shots 5 --queries 5 --episodes 3000 --lr-step 2000 "
+    "--val-every 250 --augment affine --distance euclidean --amp bf16",
+    "protonet-lake-within-fast": "--algorithm protonet --split lake --train-subset train "
+    "--val-subset val --ways 20 --shots 1 --queries 10 --within-alphabet --val-within-alphabet "
+    "--val-ways 20 --val-shots 1 --val-queries 5 --val-every 250 --augment affine --lr 5e-4 "
+    "--lr-step 1500 --episodes 6000 --distance euclidean --amp bf16",
     "matching-vinyals-trainval": "--algorithm matching --train-subset trainval --ways 60 "
     "--shots 1 --queries 5 --episodes 8000 --lr 0.001 --lr-step 2000 --val-every 500 "
     "--amp bf16",

@@ -89,10 +89,11 @@ def ours(args, name: str, flags: str, trainval, val, test_banks) -> Side:
         return {k: _accuracy(evaluate_iter(learner, test_banks[k], SETTINGS[k], args.episodes))
                 for k in SETTINGS}  # fmt: skip
 
+    command = "python benchmarks/time_to_accuracy.py " + shlex.join(sys.argv[1:])
+    meta = run_metadata(learner, trainval.preprocess, trainval, config, command)
+
     def save(path: Path, row: dict) -> None:
         """The model as a checkpoint, with core.train's metadata and this evaluation."""
-        command = "python benchmarks/time_to_accuracy.py " + shlex.join(sys.argv[1:])
-        meta = run_metadata(learner, trainval.preprocess, trainval, config, command)
         tested = {f"vinyals_test_{k}": row[k] / 100 for k in SETTINGS}
         metrics = tested | {"test_episodes": args.episodes, "learner": "protonet"}
         save_checkpoint(path, learner, meta | {

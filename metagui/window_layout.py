@@ -24,7 +24,7 @@ from core.device import available_devices
 from metagui.widgets.canvas import DrawingCanvas
 from metagui.widgets.class_panel import ClassPanel
 from metagui.widgets.compare_panel import ComparePanel
-from metagui.widgets.controls import MessageBanner, SettingsBar, named
+from metagui.widgets.controls import MessageBanner, SettingsBar, StatusText, named
 from metagui.widgets.embedding_plot import EmbeddingPlot
 from metagui.widgets.learner_view import LearnerViewPanel
 from metagui.widgets.plots import LossPlot, ProbabilityPlot
@@ -159,7 +159,7 @@ class WindowLayout(QMainWindow):
         grid.setRowStretch(3, 2)
         self.setCentralWidget(centre)
 
-        self.status_message = QLabel()
+        self.status_message = StatusText()
         self.progress = named(QProgressBar(), "progressBar", "Progress of long work")
         longest = "decoding Omniglot background: 19,280 / 19,280 images"  # as _decoding writes
         self.progress.setFixedWidth(self.progress.fontMetrics().horizontalAdvance(longest) + 40)

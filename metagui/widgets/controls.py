@@ -1,5 +1,5 @@
-"""The settings bar (checkpoint, device, adaptation steps and learning rate, sampled tasks) and
-the message banner."""
+"""The settings bar (checkpoint, device, adaptation steps and learning rate, sampled tasks), the
+message banner and the status bar's message."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QWidget,
 )
+from superqt import QElidingLabel
 
 if TYPE_CHECKING:
     from core.algorithms.base import Learner
@@ -288,3 +289,25 @@ class MessageBanner(QLabel):
 
     def mousePressEvent(self, event) -> None:
         self.clear_message()
+
+
+class StatusText(QElidingLabel):
+    """The status bar's message: cut with "…" to the room it has (never widening the window, as
+    a plain label's minimum width would), the whole text in its tooltip when cut."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("statusMessage")
+        self.setAccessibleName("Status")
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self._update_tip()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._update_tip()
+
+    def _update_tip(self) -> None:
+        shown = QLabel.text(self)  # what is drawn (QElidingLabel.text() is the whole text)
+        self.setToolTip(self.full_text() if shown != self.full_text() else "")

@@ -106,7 +106,7 @@ class EmbeddingPlot(pg.PlotWidget):
                 label.setPos(*found.centres[i])
         self.getPlotItem().autoRange(padding=0.15)
         share = float(found.explained.sum())
-        self._base_title = f"Embedding map (the 2-D view keeps {share:.0%} of the spread)"
+        self._base_title = f"Embedding map ({share:.0%} of the spread in 2-D)"  # fits 1,260 px
         self._show_query(found, winner)
 
     def resizeEvent(self, event) -> None:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
     QLineEdit,
+    QLabel,
     QListWidget,
     QSlider,
 )
@@ -511,3 +512,18 @@ def test_the_window_fits_a_1280_pixel_wide_screen(window):
     assert window.minimumSizeHint().width() <= 1270
     check = window.openset_check  # its label was clipped to "None of thes" there
     assert check.minimumWidth() >= check.sizeHint().width()
+
+
+def test_a_long_status_message_is_cut_not_widening_the_window(qtbot, window):
+    """A plain label's minimum width is its whole text: a long message once widened the window
+    past the screen or was cut mid-word. Now it ends in "…" and the tooltip holds it all."""
+    width = window.minimumSizeHint().width()
+    text = "Added 1 image(s) to “" + "a class with a very long name " * 12 + "”"
+    window.status_message.setText(text)
+    qtbot.waitUntil(lambda: window.status_message.toolTip() == text, timeout=2_000)
+    assert window.minimumSizeHint().width() == width
+    shown = QLabel.text(window.status_message)
+    assert shown.endswith("…") and len(shown) < len(text)
+    assert window.status_message.text() == text  # code reading it gets the whole message
+    window.status_message.setText("Saved a.session")
+    assert window.status_message.toolTip() == ""

@@ -300,11 +300,11 @@ class StatusText(QElidingLabel):
         self.setObjectName("statusMessage")
         self.setAccessibleName("Status")
 
-    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+    def setText(self, text: str) -> None:
         super().setText(text)
         self._update_tip()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._update_tip()
 

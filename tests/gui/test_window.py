@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
     QComboBox,
-    QLineEdit,
     QLabel,
+    QLineEdit,
     QListWidget,
     QSlider,
 )

@@ -73,3 +73,27 @@ def test_a_run_records_the_sources_classes_and_refuses_mismatches(tiny_root, tmp
     missing = [*args[:-1], str(tmp_path / "nope.pt")]
     assert train.main(missing) == 2
     assert "no such checkpoint file" in capsys.readouterr().err
+
+
+def test_a_gradient_learner_starts_from_a_metric_learners_backbone_and_back(tmp_path):
+    """The gradient learners' BatchNorm keeps no running statistics (each task's batch is
+    normalised by its own): their weights still copy both ways, the statistics are left out."""
+    path, source = _source(tmp_path)
+    target = build_learner("anil", {})
+    init_backbone(target, path)
+    theirs, ours = source.backbone.state_dict(), target.backbone.state_dict()
+    assert "encoder.0.1.running_mean" in theirs and "encoder.0.1.running_mean" not in ours
+    for key, value in ours.items():
+        assert torch.equal(value, theirs[key]), key
+    back = tmp_path / "anil.pt"
+    save_checkpoint(back, target, {})
+    metric = build_learner("protonet", {})
+    init_backbone(metric, back)
+    assert torch.equal(metric.backbone.state_dict()["encoder.3.0.weight"], ours["encoder.3.0.weight"])
+    resnet, _ = _source(tmp_path, "protonet", backbone="resnet12")
+    try:
+        init_backbone(target, resnet)
+    except ValueError as e:
+        assert "differs from this run's conv4" in str(e)
+    else:
+        raise AssertionError("a ResNet-12 backbone was copied into ANIL's Conv-4")

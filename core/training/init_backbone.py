@@ -22,16 +22,35 @@ def init_backbone(learner: Learner, path: str | Path) -> tuple[str, ...]:
         who = source.learner.name if theirs is None else learner.name
         raise ValueError(f"--init-backbone {name}: {who} has no backbone to copy")
     a, b = theirs.state_dict(), ours.state_dict()
-    shapes = {k: tuple(v.shape) for k, v in a.items()} == {k: tuple(v.shape) for k, v in b.items()}
     mine = (learner.config.backbone, learner.config.hidden, learner.config.input_size)
     yours = (source.learner.config.backbone, source.learner.config.hidden)
     yours += (source.learner.config.input_size,)
     # a convolutional backbone's weights do not depend on the input size: the same shapes
     # mean a 28 px backbone can start a 56 px run (only the embedding grows)
-    if not shapes or mine[:2] != yours[:2]:
+    differs = mine[:2] != yours[:2] or _first_difference(a, b)
+    if differs:
+        why = f" ({differs})" if isinstance(differs, str) else ""
         raise ValueError(
             f"--init-backbone {name}: its backbone {yours[0]} (hidden {yours[1]}, "
             f"{yours[2]} px) differs from this run's {mine[0]} (hidden {mine[1]}, {mine[2]} px)"
+            f"{why}"
         )
-    ours.load_state_dict(a)
+    # BatchNorm statistics only one side keeps are left out: the gradient learners normalise
+    # with each task's batch statistics and keep none, a metric learner keeps running ones
+    ours.load_state_dict({k: v for k, v in a.items() if k in b}, strict=False)
     return tuple(source.metadata.get("train_characters", ()))
+
+
+_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _first_difference(a: dict, b: dict) -> str:
+    """The first weight that one state dict lacks or shapes differently, "" when they match
+    (BatchNorm statistics only one of them keeps do not count)."""
+    for key in sorted(a.keys() | b.keys()):
+        if key not in a or key not in b:
+            if key.rsplit(".", 1)[-1] not in _STATISTICS:
+                return f"{key} only in {'the source' if key in a else 'this run'}"
+        elif a[key].shape != b[key].shape:
+            return f"{key}: {tuple(a[key].shape)} vs {tuple(b[key].shape)}"
+    return ""

@@ -60,6 +60,16 @@ PRESETS: dict[str, str] = {
     "reptile-vinyals": "--algorithm reptile --ways 5 --shots 5 --queries 5 --meta-batch 5 "
     "--inner-steps 5 --inner-batch 10 --inner-lr 0.001 --adapt-steps 50 --optimizer sgd --lr 1 "
     "--lr-schedule linear --episodes 12000 --val-ways 5 --val-every 1000 --val-episodes 100",
+    # issue 14: gradient learners meta-trained from the shipped ProtoNet's backbone (trained on the
+    # same train+val classes); the shipped anil- and fomaml-omniglot.pt
+    "anil-vinyals-from-protonet": "--algorithm anil --train-subset trainval --ways 20 --shots 1 "
+    "--queries 5 --meta-batch 4 --inner-steps 5 --inner-lr 0.1 --lr 5e-4 --lr-step 500 "
+    "--episodes 1500 --val-every 250 --val-episodes 100 "
+    "--init-backbone assets/checkpoints/protonet-omniglot.pt",
+    "fomaml-vinyals-from-protonet": "--algorithm fomaml --train-subset trainval --ways 5 "
+    "--shots 1 --queries 5 --meta-batch 8 --inner-steps 3 --inner-lr 0.1 --adapt-steps 10 "
+    "--lr 5e-4 --lr-step 500 --episodes 1000 --val-ways 5 --val-every 250 --val-episodes 100 "
+    "--init-backbone assets/checkpoints/protonet-omniglot.pt",
     # issue 12's learners (docs/model-based-learners.md); metanet/metalstm on the Vinyals
     # split, mann and siamese on Lake's 30 background alphabets (their papers' protocols)
     "metanet-vinyals": "--algorithm metanet --ways 20 --shots 1 --queries 5 --episodes 20000 "

@@ -89,7 +89,8 @@ def test_a_gradient_learner_starts_from_a_metric_learners_backbone_and_back(tmp_
     save_checkpoint(back, target, {})
     metric = build_learner("protonet", {})
     init_backbone(metric, back)
-    assert torch.equal(metric.backbone.state_dict()["encoder.3.0.weight"], ours["encoder.3.0.weight"])
+    last = "encoder.3.0.weight"
+    assert torch.equal(metric.backbone.state_dict()[last], ours[last])
     resnet, _ = _source(tmp_path, "protonet", backbone="resnet12")
     try:
         init_backbone(target, resnet)

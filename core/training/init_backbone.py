@@ -27,13 +27,12 @@ def init_backbone(learner: Learner, path: str | Path) -> tuple[str, ...]:
     yours += (source.learner.config.input_size,)
     # a convolutional backbone's weights do not depend on the input size: the same shapes
     # mean a 28 px backbone can start a 56 px run (only the embedding grows)
-    differs = mine[:2] != yours[:2] or _first_difference(a, b)
-    if differs:
-        why = f" ({differs})" if isinstance(differs, str) else ""
+    why = _first_difference(a, b)
+    if why or mine[:2] != yours[:2]:
         raise ValueError(
             f"--init-backbone {name}: its backbone {yours[0]} (hidden {yours[1]}, "
             f"{yours[2]} px) differs from this run's {mine[0]} (hidden {mine[1]}, {mine[2]} px)"
-            f"{why}"
+            + (f" ({why})" if why else "")
         )
     # BatchNorm statistics only one side keeps are left out: the gradient learners normalise
     # with each task's batch statistics and keep none, a metric learner keeps running ones

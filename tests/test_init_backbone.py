@@ -67,9 +67,9 @@ def test_a_run_records_the_sources_classes_and_refuses_mismatches(tiny_root, tmp
     assert train.main(bad) == 2
     err = capsys.readouterr().err.strip()
     assert "differs from this run's conv4 (hidden 64" in err and len(err.splitlines()) == 1
-    relation, _ = _source(tmp_path, "relation")
-    assert train.main([*args[:-1], str(relation)]) == 2
-    assert "relation has no backbone to copy" in capsys.readouterr().err
+    resnet, _ = _source(tmp_path, "relation", backbone="resnet12", input_size=64)
+    assert train.main([*args[:-1], str(resnet)]) == 2
+    assert "its backbone resnet12" in capsys.readouterr().err
     missing = [*args[:-1], str(tmp_path / "nope.pt")]
     assert train.main(missing) == 2
     assert "no such checkpoint file" in capsys.readouterr().err
@@ -98,3 +98,25 @@ def test_a_gradient_learner_starts_from_a_metric_learners_backbone_and_back(tmp_
         assert "differs from this run's conv4" in str(e)
     else:
         raise AssertionError("a ResNet-12 backbone was copied into ANIL's Conv-4")
+
+
+def test_relation_networks_embedding_starts_from_conv4_and_back(tmp_path):
+    """Relation's conv4 embedding has Conv-4's layers (only padded and pooled differently)."""
+    path, source = _source(tmp_path)
+    relation = build_learner("relation", {})
+    init_backbone(relation, path)
+    theirs, ours = source.backbone.state_dict(), relation.embedding.state_dict()
+    assert theirs.keys() == ours.keys()
+    for key, value in ours.items():
+        assert torch.equal(value, theirs[key]), key
+    assert relation.maps(torch.zeros(2, 1, 28, 28)).shape == (2, 64, 5, 5)
+    back = tmp_path / "relation.pt"
+    save_checkpoint(back, relation, {})
+    init_backbone(build_learner("protonet", {}), back)
+    del relation.embedding
+    try:
+        init_backbone(relation, path)
+    except ValueError as e:
+        assert "relation has no backbone to copy" in str(e)
+    else:
+        raise AssertionError("copied into a learner without a backbone")

@@ -16,8 +16,7 @@ def init_backbone(learner: Learner, path: str | Path) -> tuple[str, ...]:
     returns the source's training characters. ValueError (one line) when it cannot."""
     source = load_checkpoint(path, "cpu")  # ValueError for a missing or foreign file
     name = Path(path).name
-    theirs = getattr(source.learner, "backbone", None)
-    ours = getattr(learner, "backbone", None)
+    theirs, ours = _backbone_of(source.learner), _backbone_of(learner)
     if theirs is None or ours is None:
         who = source.learner.name if theirs is None else learner.name
         raise ValueError(f"--init-backbone {name}: {who} has no backbone to copy")
@@ -38,6 +37,13 @@ def init_backbone(learner: Learner, path: str | Path) -> tuple[str, ...]:
     # with each task's batch statistics and keep none, a metric learner keeps running ones
     ours.load_state_dict({k: v for k, v in a.items() if k in b}, strict=False)
     return tuple(source.metadata.get("train_characters", ()))
+
+
+def _backbone_of(learner: Learner):
+    """The learner's feature extractor: ``backbone``, or Relation Networks' ``embedding`` (with
+    conv4 the same four conv + BatchNorm layers as Conv-4's, only padded and pooled differently,
+    so Conv-4 weights are a starting point for it and the other way round)."""
+    return getattr(learner, "backbone", None) or getattr(learner, "embedding", None)
 
 
 _STATISTICS = ("running_mean", "running_var", "num_batches_tracked")

@@ -52,6 +52,19 @@ class Episode:
         )
 
 
+def fewer_shots(ep: Episode, generator: torch.Generator) -> Episode:
+    """``ep`` with each class's support cut to its first ``k`` examples, ``k`` drawn uniformly
+    from 1..shots by ``generator`` (one ``k`` for the whole episode); queries are kept."""
+    shots = len(ep.support_labels) // ep.n_way
+    k = int(torch.randint(1, shots + 1, (), generator=generator))
+    if k == shots:
+        return ep
+    keep = torch.cat([(ep.support_labels == c).nonzero()[:k, 0] for c in range(ep.n_way)])
+    return Episode(
+        ep.support[keep], ep.support_labels[keep], ep.query, ep.query_labels, ep.class_names
+    )
+
+
 @dataclass(frozen=True)
 class EpisodeSpec:
     """Shape of the episodes to sample.

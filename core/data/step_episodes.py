@@ -20,7 +20,7 @@ from core.data.episodes import Episode, EpisodeSpec, Plan, assemble, check_spec,
 
 def episode_generator(seed: int, step: int, j: int, stream: int = 0) -> torch.Generator:
     """The generator of episode ``j`` of meta-step ``step`` (independent streams per key;
-    ``stream`` 0 draws the episode, 1 its augmentation)."""
+    ``stream`` 0 draws the episode, 1 its augmentation, 2 its shot count: --vary-shots)."""
     state = np.random.SeedSequence([seed, step, j, stream]).generate_state(1, np.uint64)[0]
     return torch.Generator().manual_seed(int(state) & (2**63 - 1))
 

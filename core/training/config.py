@@ -43,6 +43,14 @@ class TrainConfig:
     ways: int = field(default=60, metadata={"help": "classes per training episode"})
     shots: int = field(default=5, metadata={"help": "support images per class (training)"})
     queries: int = field(default=5, metadata={"help": "query images per class (training)"})
+    vary_shots: bool = field(
+        default=False,
+        metadata={
+            "help": "each training episode keeps a random 1..--shots of its support images per "
+            "class, so one checkpoint learns every shot count (a learner that meets only 1-shot "
+            "classes can get worse with more examples)",
+        },
+    )
     meta_batch: int = field(default=1, metadata={"help": "episodes per meta-update"})
     episodes: int = field(default=20000, metadata={"help": "total meta-updates to run"})
     optimizer: str = field(

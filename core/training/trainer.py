@@ -12,7 +12,7 @@ import torch
 from core.algorithms import Learner
 from core.data.augment import augment_episode
 from core.data.base import on_device
-from core.data.episodes import EpisodeSpec, EpisodeStream, check_spec
+from core.data.episodes import EpisodeSpec, EpisodeStream, check_spec, fewer_shots
 from core.data.step_episodes import StepEpisodes, episode_generator
 from core.evaluate import evaluate_iter, summarize
 from core.training import distributed
@@ -242,6 +242,11 @@ class Trainer:
         if c.augment != "none":  # from (seed, step, j): the same whatever resumes or ranks
             batch = [
                 augment_episode(ep, c.augment, episode_generator(c.seed, self.step, j, stream=1))
+                for ep, j in zip(batch, indices, strict=True)
+            ]
+        if c.vary_shots:
+            batch = [
+                fewer_shots(ep, episode_generator(c.seed, self.step, j, stream=2))
                 for ep, j in zip(batch, indices, strict=True)
             ]
         if self.ctx is None:

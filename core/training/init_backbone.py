@@ -43,7 +43,8 @@ def _backbone_of(learner: Learner):
     """The learner's feature extractor: ``backbone``, or Relation Networks' ``embedding`` (with
     conv4 the same four conv + BatchNorm layers as Conv-4's, only padded and pooled differently,
     so Conv-4 weights are a starting point for it and the other way round)."""
-    return getattr(learner, "backbone", None) or getattr(learner, "embedding", None)
+    backbone = getattr(learner, "backbone", None)
+    return backbone if backbone is not None else getattr(learner, "embedding", None)
 
 
 _STATISTICS = ("running_mean", "running_var", "num_batches_tracked")

@@ -41,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(f"{w}w{s}s" for w, s in SETTINGS),
         help="comma-separated subset, e.g. 20w5s (default: all four)",
     )
+    p.add_argument(
+        "--transductive",
+        action="store_true",
+        help="queries normalised with their own BatchNorm statistics (gradient learners; the "
+        "MAML and Reptile papers' protocol); rows are stored as 'NAME transductive'",
+    )
     args = p.parse_args(argv)
     keep_freed_memory()
     torch.set_num_threads(args.threads)
@@ -59,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         if problem:
             print(f"{path}: refusing to evaluate: {problem}", file=sys.stderr)
             return 2
-        row = results.setdefault(path.name, {})
+        if args.transductive and not ckpt.learner.capabilities.transductive:
+            print(f"{path}: --transductive needs a gradient learner", file=sys.stderr)
+            return 2
+        name = f"{path.name} transductive" if args.transductive else path.name
+        row = results.setdefault(name, {})
         for ways, shots in SETTINGS:
             key = f"{ways}w{shots}s"
             if key not in args.settings.split(","):
@@ -68,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             start = time.perf_counter()
             spec = EpisodeSpec(ways, shots, args.queries)
-            accs = [
-                r.accuracy for r in evaluate_iter(ckpt.learner, banks[size], spec, args.episodes)
-            ]
+            results_iter = evaluate_iter(
+                ckpt.learner, banks[size], spec, args.episodes, transductive=args.transductive
+            )
+            accs = [r.accuracy for r in results_iter]
             s = summarize(accs)
             row[key] = {
                 "accuracy": s.mean,
@@ -80,12 +91,12 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds": time.perf_counter() - start,
             }
             args.out.write_text(json.dumps(results, indent=1))
-            print(f"{path.name} {key}: {100 * s.mean:.2f} ± {100 * s.ci95:.2f} %", flush=True)
+            print(f"{name} {key}: {100 * s.mean:.2f} ± {100 * s.ci95:.2f} %", flush=True)
         cells = " | ".join(
             f"{100 * row[k]['accuracy']:.2f} ± {100 * row[k]['ci95']:.2f}" if k in row else "–"
             for k in (f"{w}w{s}s" for w, s in SETTINGS)
         )
-        print(f"| {ckpt.learner.name} ({path.name}) | {cells} |")
+        print(f"| {ckpt.learner.name} ({name}) | {cells} |")
     return 0
 
 

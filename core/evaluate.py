@@ -55,6 +55,7 @@ def evaluate_iter(
     workers: int = 0,
     tta: str = "none",
     members: Sequence[tuple[Learner, object]] = (),
+    transductive: bool = False,
 ) -> Iterator[EpisodeResult]:
     """Adapt to each of ``count`` seeded episodes of ``dataset`` and yield its query accuracy.
 
@@ -62,8 +63,17 @@ def evaluate_iter(
     ``tta``: test-time augmentation (``core.data.tta.VIEWS``); ``members``: more ``(learner,
     dataset)`` pairs for an ensemble, each dataset the same classes under its learner's own
     preprocessing (so the same seed draws the same episodes from it); the ensemble averages the
-    class probabilities of all learners.
+    class probabilities of all learners; ``transductive``: normalise each episode's queries
+    with their own BatchNorm statistics (learners with ``capabilities.transductive``, one model,
+    no ``tta``).
     """
+    if transductive and not learner.capabilities.transductive:
+        raise ValueError(
+            f"--transductive applies to learners whose BatchNorm keeps no running statistics "
+            f"(maml, fomaml, anil, metasgd, reptile, metalstm), not to {learner.name}"
+        )
+    if transductive and (members or tta != "none"):
+        raise ValueError("--transductive scores one model's own logits: drop --tta / --ensemble")
     everyone = [(learner, dataset), *members]
     for member, _ in everyone:
         member.eval()
@@ -78,7 +88,9 @@ def evaluate_iter(
             clf = final_step(member.adapt(support, labels, steps=steps, lr=lr)).classifier
             answers.append((clf, ep.query))
         with torch.no_grad():
-            if len(answers) == 1 and tta == "none":  # one model: its own logits
+            if transductive:  # the query batch's own BatchNorm statistics
+                scores = answers[0][0].logits(answers[0][1], transductive=True)
+            elif len(answers) == 1 and tta == "none":  # one model: its own logits
                 scores = answers[0][0].logits(answers[0][1])
             else:
                 scores = sum(averaged_probs(clf, query, tta) for clf, query in answers)
@@ -230,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="more checkpoints whose class probabilities are averaged with --checkpoint's (each "
         "on the same episodes, under its own preprocessing)",
     )
+    p.add_argument(
+        "--transductive",
+        action="store_true",
+        help="normalise each episode's queries with their own BatchNorm statistics, the MAML and "
+        "Reptile papers' test protocol (gradient learners; default: the support set's, so each "
+        "query is classified on its own as in the window)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     add_data_args(p)
     add_device_args(p)
@@ -264,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(exc))
     if others and args.protocol == "sequence":
         return fail("--ensemble averages N-way K-shot answers; --protocol sequence takes one")
+    if args.transductive and args.protocol == "sequence":
+        return fail("--transductive needs a batch of queries; --protocol sequence has none")
     try:
         banks = {}  # one bank per preprocessing: the members' episodes are the same draws
         for member in (ckpt, *others):
@@ -293,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             args.workers,
             args.tta,
             [(m.learner, banks[m.preprocess]) for m in others],
+            args.transductive,
         )
         accs = [
             r.accuracy for r in tqdm(results, total=args.episodes, desc="episodes", disable=None)
@@ -309,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             "subset": args.subset,
             "within_alphabet": args.within_alphabet,
             "tta": args.tta,
+            "transductive": args.transductive,
             "ensemble": list(args.ensemble),
             "ways": args.ways,
             "shots": args.shots,
@@ -323,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         mode = ", within-alphabet" if args.within_alphabet else ""
         mode += f", test-time augmentation {args.tta}" if args.tta != "none" else ""
         mode += f", ensemble of {1 + len(others)} checkpoints" if others else ""
+        mode += ", transductive" if args.transductive else ""
         print(
             f"{ckpt.learner.name} {args.ways}-way {args.shots}-shot on "
             f"{args.split or dataset}/{args.subset}"

@@ -1,4 +1,5 @@
-"""Evaluation-time choices of core.evaluate: test-time augmentation (--tta) and ensembles."""
+"""Evaluation-time choices of core.evaluate: test-time augmentation (--tta), ensembles and the
+transductive protocol (--transductive)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import torch
 from core import evaluate
 from core.algorithms import build_learner, final_step
 from core.algorithms.protonet import prototypes
+from core.algorithms.gradient import FastClassifier
 from core.data.tta import VIEWS, augmented_support, averaged_probs, views
+from toys import toy_episode
 
 
 def _dot(side: int) -> torch.Tensor:
@@ -129,3 +132,64 @@ def test_a_bad_ensemble_member_is_one_line_and_exit_2(two_runs, tiny_root, tmp_p
         assert evaluate.main([*args, "--data-root", str(tiny_root)]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: --ensemble:") and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["maml", "fomaml", "anil", "metasgd", "reptile", "metalstm"])
+def test_transductive_logits_normalise_the_queries_with_their_own_statistics(name):
+    learner = build_learner(name, {}).eval()
+    assert learner.capabilities.transductive
+    ep = toy_episode(torch.Generator().manual_seed(3), n_way=4, shots=2, queries=3, size=28)
+    clf = final_step(learner.adapt(ep.support, ep.support_labels, steps=3)).classifier
+    query = ep.query
+    # reference: a classifier whose "support" is the query batch itself normalises the queries
+    # with exactly their own statistics
+    own = FastClassifier(clf.params, query, clf.features).logits(query)
+    assert torch.allclose(clf.logits(query, transductive=True), own, atol=1e-5)
+    assert not torch.allclose(clf.logits(query, transductive=True), clf.logits(query), atol=1e-3)
+    # each answer now depends on the other queries; by default it does not
+    alone = clf.logits(query[:2], transductive=True)[0]
+    assert not torch.allclose(alone, clf.logits(query, transductive=True)[0], atol=1e-4)
+    assert torch.allclose(clf.logits(query[:2])[0], clf.logits(query)[0], atol=1e-5)
+
+
+def test_transductive_evaluation_refuses_learners_with_running_statistics(tiny_root):
+    from core.data.splits import load_split
+
+    learner = build_learner("protonet", {})
+    assert not learner.capabilities.transductive
+    bank = load_split(tiny_root, "vinyals", "test", 28)
+    spec = evaluate.EpisodeSpec(3, 1, 2)
+    with pytest.raises(ValueError, match="not to protonet"):
+        next(evaluate.evaluate_iter(learner, bank, spec, 2, 7, transductive=True))
+    maml = build_learner("maml", {"inner_steps": 1, "adapt_steps": 1})
+    with pytest.raises(ValueError, match="drop --tta"):
+        next(evaluate.evaluate_iter(maml, bank, spec, 2, 7, tta="shift", transductive=True))
+    plain = list(evaluate.evaluate_iter(maml, bank, spec, 3, 7))
+    both = list(evaluate.evaluate_iter(maml, bank, spec, 3, 7, transductive=True))
+    assert len(plain) == len(both) == 3
+
+
+def test_evaluate_transductive_cli(two_runs, tiny_root, tmp_path, capsys):
+    from test_cli import TINY_TRAIN
+
+    from core import train
+
+    out = tmp_path / "maml"
+    args = ["--algorithm", "maml", "--inner-steps", "1", "--adapt-steps", "1", "--episodes", "2"]
+    assert train.main([*args, "--data-root", str(tiny_root), "--out", str(out), *TINY_TRAIN]) == 0
+    capsys.readouterr()
+    common = ["--ways", "3", "--episodes", "3", "--queries", "2", "--data-root", str(tiny_root)]
+    assert evaluate.main(["--checkpoint", str(out / "best.pt"), *common, "--transductive"]) == 0
+    assert ", transductive:" in capsys.readouterr().out
+    ok = ["--checkpoint", str(out / "best.pt"), *common, "--json", "--transductive"]
+    assert evaluate.main(ok) == 0
+    assert json.loads(capsys.readouterr().out)["transductive"] is True
+    small, _ = two_runs  # a ProtoNet: BatchNorm with running statistics
+    for bad in (
+        ["--checkpoint", str(small), *common, "--transductive"],
+        ["--checkpoint", str(out / "best.pt"), *common, "--transductive", "--tta", "shift"],
+        ["--checkpoint", str(out / "best.pt"), *common, "--transductive", "--protocol", "sequence"],
+    ):
+        assert evaluate.main(bad) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--transductive" in err and len(err.splitlines()) == 1

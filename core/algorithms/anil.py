@@ -29,6 +29,7 @@ class ANIL(MAML):
         adapt_steps=True,
         lr_override="SGD learning rate of the head's adaptation steps (trained: inner_lr)",
         embedding=False,
+        transductive=True,
     )
 
     def task_batch_loss(self, batch: TaskBatch) -> tuple[torch.Tensor, int]:

@@ -68,7 +68,9 @@ class Capabilities:
     "sequence" (one image after the other with the previous label: ``--protocol sequence``);
     ``live_view``: what the window can show of the adapted classifier beside the loss curve,
     "memory" (``classifier.trace`` and ``classifier.read_weights(images)``), "similarity"
-    (``classifier.similarities(images)``) or "" (nothing more).
+    (``classifier.similarities(images)``) or "" (nothing more); ``transductive``: the adapted
+    classifier's ``logits(images, transductive=True)`` normalises ``images`` with their own
+    BatchNorm statistics, the test protocol behind the MAML and Reptile papers' figures.
     """
 
     adapt_steps: bool
@@ -77,6 +79,7 @@ class Capabilities:
     max_ways: int | None = None
     episode_kind: str = "episode"
     live_view: str = ""
+    transductive: bool = False
 
 
 class Learner(nn.Module):

@@ -50,7 +50,9 @@ class FastClassifier:
     learner's forward (``GradientLearner.task_features``).
 
     ``logits(images)`` normalises ``images`` with the support set's BatchNorm statistics, the same
-    rule as in meta-training, so each image is classified independently of the others.
+    rule as in meta-training, so each image is classified independently of the others;
+    ``logits(images, transductive=True)`` normalises them with their own batch's statistics
+    instead (the MAML paper's test protocol: each answer depends on the other images).
     """
 
     params: Mapping[str, torch.Tensor]
@@ -62,8 +64,11 @@ class FastClassifier:
         return self.params[HEAD_W].shape[1]
 
     @torch.no_grad()
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
+    def logits(self, images: torch.Tensor, transductive: bool = False) -> torch.Tensor:
         """``(n, C, H, W)`` -> ``(n, n_way)``."""
+        if transductive:
+            batch = images.to(self.support.dtype).unsqueeze(0)
+            return head_logits(self.params, self.features(self.params, batch, None))[0]
         n_s = len(self.support)
         both = torch.cat([self.support, images.to(self.support.dtype)]).unsqueeze(0)
         return head_logits(self.params, self.features(self.params, both, n_s))[0, n_s:]
@@ -131,7 +136,10 @@ class GradientLearner(Learner):
     """
 
     capabilities = Capabilities(
-        adapt_steps=True, lr_override="SGD learning rate of the inner loop", embedding=False
+        adapt_steps=True,
+        lr_override="SGD learning rate of the inner loop",
+        embedding=False,
+        transductive=True,
     )
     batch_tasks: bool = False
 

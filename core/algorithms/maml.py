@@ -69,6 +69,7 @@ class MAML(GradientLearner):
         adapt_steps=True,
         lr_override="SGD learning rate of every adaptation step (trained: inner_lr)",
         embedding=False,
+        transductive=True,
     )
 
     def __init__(self, config: MAMLConfig | None = None) -> None:

@@ -140,6 +140,7 @@ class MetaLSTM(GradientLearner):
         lr_override="plain SGD at this rate instead of the learned optimiser "
         "(input gate = lr, forget gate = 1)",
         embedding=False,
+        transductive=True,
     )
 
     def __init__(self, config: MetaLSTMConfig | None = None) -> None:

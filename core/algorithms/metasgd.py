@@ -42,6 +42,7 @@ class MetaSGD(MAML):
         adapt_steps=True,
         lr_override="plain SGD at this rate for every weight instead of the learned rates",
         embedding=False,
+        transductive=True,
     )
 
     def __init__(self, config: MetaSGDConfig | None = None) -> None:

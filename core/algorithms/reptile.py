@@ -104,6 +104,7 @@ class Reptile(GradientLearner):
         lr_override="learning rate of the inner optimiser (as trained: Adam with beta1 = 0, "
         "or SGD)",
         embedding=False,
+        transductive=True,
     )
 
     def __init__(self, config: ReptileConfig | None = None) -> None:

@@ -84,7 +84,7 @@ PRESETS: dict[str, str] = {
     # Relation Networks from the ProtoNet's Conv-4 (its relation module starts fresh): 60-way
     # episodes with 1-5 shots, cross-entropy over relation scores; relation-omniglot.pt
     "relation-vinyals-from-protonet": "--algorithm relation --train-subset trainval --ways 60 "
-    "--shots 5 --vary-shots --queries 5 --loss ce --episodes 3000 --lr 0.001 --lr-step 1000 "
+    "--shots 5 --vary-shots --queries 5 --loss ce --episodes 6000 --lr 0.001 --lr-step 1000 "
     "--val-every 500 --val-episodes 100 --amp bf16 "
     "--init-backbone assets/checkpoints/protonet-omniglot.pt",
     # Matching Networks the same way, cosine scale 30 (scale 10 from the same start: 93.32 %

@@ -7,13 +7,13 @@ import json
 
 import pytest
 import torch
+from toys import toy_episode
 
 from core import evaluate
 from core.algorithms import build_learner, final_step
-from core.algorithms.protonet import prototypes
 from core.algorithms.gradient import FastClassifier
+from core.algorithms.protonet import prototypes
 from core.data.tta import VIEWS, augmented_support, averaged_probs, views
-from toys import toy_episode
 
 
 def _dot(side: int) -> torch.Tensor:

@@ -8,10 +8,11 @@ costs one backbone forward pass however many steps it takes. Same settings as MA
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import torch
 
-from core.algorithms.base import AdaptStep, Capabilities
+from core.algorithms.base import AdaptStep
 from core.algorithms.gradient import TaskBatch
 from core.algorithms.head import HEAD_B, HEAD_W, correct, head_logits, task_losses
 from core.algorithms.inner_loop import Params, inner_loop, last
@@ -25,11 +26,9 @@ def _split(weights: Params) -> tuple[Params, Params]:
 
 class ANIL(MAML):
     name = "anil"
-    capabilities = Capabilities(
-        adapt_steps=True,
+    capabilities = replace(
+        MAML.capabilities,
         lr_override="SGD learning rate of the head's adaptation steps (trained: inner_lr)",
-        embedding=False,
-        transductive=True,
     )
 
     def task_batch_loss(self, batch: TaskBatch) -> tuple[torch.Tensor, int]:

@@ -12,12 +12,11 @@ the backbone adapts from the second step on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from core.algorithms.base import (
-    Capabilities,
     backbone_field,
     hidden_field,
     in_channels_field,
@@ -65,11 +64,9 @@ class FOMAMLConfig(MAMLConfig):
 
 class MAML(GradientLearner):
     name = "maml"
-    capabilities = Capabilities(
-        adapt_steps=True,
+    capabilities = replace(
+        GradientLearner.capabilities,
         lr_override="SGD learning rate of every adaptation step (trained: inner_lr)",
-        embedding=False,
-        transductive=True,
     )
 
     def __init__(self, config: MAMLConfig | None = None) -> None:

@@ -22,14 +22,13 @@ clipped (``grad_clip``). ``adapt(lr=x)`` replaces the learned gates by plain SGD
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
-    Capabilities,
     MetaLoss,
     backbone_field,
     check_finite,
@@ -135,12 +134,10 @@ def sgd_gates(weights: torch.Tensor, grad: torch.Tensor, lr: float) -> torch.Ten
 
 class MetaLSTM(GradientLearner):
     name = "metalstm"
-    capabilities = Capabilities(
-        adapt_steps=True,
+    capabilities = replace(
+        GradientLearner.capabilities,
         lr_override="plain SGD at this rate instead of the learned optimiser "
         "(input gate = lr, forget gate = 1)",
-        embedding=False,
-        transductive=True,
     )
 
     def __init__(self, config: MetaLSTMConfig | None = None) -> None:

@@ -8,12 +8,11 @@ rate to every weight.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
-from core.algorithms.base import Capabilities
 from core.algorithms.inner_loop import Update, sgd
 from core.algorithms.maml import MAML, MAMLConfig
 
@@ -38,11 +37,9 @@ def _key(name: str) -> str:
 
 class MetaSGD(MAML):
     name = "metasgd"
-    capabilities = Capabilities(
-        adapt_steps=True,
+    capabilities = replace(
+        MAML.capabilities,
         lr_override="plain SGD at this rate for every weight instead of the learned rates",
-        embedding=False,
-        transductive=True,
     )
 
     def __init__(self, config: MetaSGDConfig | None = None) -> None:

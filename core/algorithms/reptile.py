@@ -13,13 +13,12 @@ in the paper's code (or plain SGD), restarted for each task.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
 
 from core.algorithms.base import (
-    Capabilities,
     MetaLoss,
     backbone_field,
     hidden_field,
@@ -99,12 +98,10 @@ def interleaved(labels: torch.Tensor, n_way: int) -> torch.Tensor:
 
 class Reptile(GradientLearner):
     name = "reptile"
-    capabilities = Capabilities(
-        adapt_steps=True,
+    capabilities = replace(
+        GradientLearner.capabilities,
         lr_override="learning rate of the inner optimiser (as trained: Adam with beta1 = 0, "
         "or SGD)",
-        embedding=False,
-        transductive=True,
     )
 
     def __init__(self, config: ReptileConfig | None = None) -> None:

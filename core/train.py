@@ -31,7 +31,7 @@ from core.training.distributed import DistContext
 from core.training.init_backbone import init_backbone
 from core.training.loop import run
 from core.training.presets import expand
-from core.training.resume import merge, read_run
+from core.training.resume import merge, read_run, saved_amp
 from core.training.sinks import write_json
 from core.training.trainer import Trainer, TrainStep, Validation
 
@@ -96,6 +96,8 @@ def _train(args, explicit: set[str], argv: list[str], device, ctx: DistContext |
             saved = read_run(out)
             config = merge(saved, config, algo_config, explicit)
             algo_config, command = saved.algorithm_config, saved.command
+            if "amp" not in explicit:
+                args.amp = saved_amp(saved)
     except ValueError as exc:
         return fail(str(exc))
     reason = problem(config)
@@ -122,7 +124,8 @@ def _train(args, explicit: set[str], argv: list[str], device, ctx: DistContext |
         learner.load_state_dict(saved.weights)
         trainer.load_state_dict(saved.state)
         if trainer.main:
-            print(f"resuming {out / 'last.pt'} at step {trainer.step}{note}", file=sys.stderr)
+            amp = f" with --amp {args.amp}" if args.amp else ""
+            print(f"resuming {out / 'last.pt'} at step {trainer.step}{amp}{note}", file=sys.stderr)
     if trainer.main:
         out.mkdir(parents=True, exist_ok=True)
         write_json(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from test_cli import TINY_TRAIN
 
 from core import train
@@ -52,3 +53,28 @@ def test_resume_takes_the_algorithm_of_the_run(tiny_root, tmp_path):
     assert train.main(["--resume", "--out", str(tmp_path), "--inner-steps", "1"]) == 0
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt.learner.name == "anil" and ckpt.training_state["step"] == 2
+
+
+def test_resume_keeps_the_runs_mixed_precision(tiny_root, tmp_path, capsys):
+    """A run started with --amp bf16 resumes in bf16 without the flag, also from a last.pt saved
+    before the training state recorded it (read from the run's command)."""
+    common = ["--data-root", str(tiny_root), "--out", str(tmp_path), *TINY_TRAIN]
+    args = ["--episodes", "4", "--max-minutes", "0", "--device", "cpu", "--amp", "bf16"]
+    assert train.main([*args, *common]) == 0
+    assert load_checkpoint(tmp_path / "last.pt").training_state["amp"] == "bf16"
+    capsys.readouterr()
+    assert train.main(["--resume", "--max-minutes", "0", "--out", str(tmp_path)]) == 0
+    assert "at step 1 with --amp bf16" in capsys.readouterr().err
+    raw = torch.load(tmp_path / "last.pt", weights_only=True)
+    del raw["training_state"]["amp"]  # as saved by earlier versions
+    torch.save(raw, tmp_path / "last.pt")
+    assert train.main(["--resume", "--max-minutes", "0", "--out", str(tmp_path)]) == 0
+    assert "at step 2 with --amp bf16" in capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "last.pt").training_state["amp"] == "bf16"
+    # a run in float32 stays in float32
+    plain = tmp_path / "plain"
+    common[3] = str(plain)
+    assert train.main(["--episodes", "4", "--max-minutes", "0", *common]) == 0
+    assert train.main(["--resume", "--max-minutes", "0", "--out", str(plain)]) == 0
+    assert "with --amp" not in capsys.readouterr().err
+    assert load_checkpoint(plain / "last.pt").training_state["amp"] == ""

@@ -3,13 +3,16 @@ its schedule, its data); flags given with ``--resume`` that contradict it are re
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.checkpoint import CheckpointError, read_checkpoint_file
 from core.training.config import RESUMABLE, TrainConfig, flag
+from core.training.presets import expand
 
 
 @dataclass(frozen=True)
@@ -76,3 +79,18 @@ def merge(
             )
         config = dataclasses.replace(config, episodes=given.episodes)
     return config
+
+
+def saved_amp(saved: SavedRun) -> str | None:
+    """The ``--amp`` the run was started with (None for float32), so that ``--resume`` without
+    ``--amp`` keeps the run's precision. Runs saved before the state held it: read from the
+    command that started them."""
+    if "amp" in saved.state:
+        return saved.state["amp"] or None
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--amp", default=None)
+    try:
+        words = expand(shlex.split(saved.command)[3:])  # after "python -m core.train"
+    except ValueError:
+        return None
+    return parser.parse_known_args(words)[0].amp

@@ -161,6 +161,7 @@ class Trainer:
             "best_step": self.best_step,
             "world_size": 1 if self.ctx is None else self.ctx.world,
             "episodes_by_step": self.ctx is not None,
+            "amp": self.amp or "",  # a resumed run keeps its precision unless --amp is given
         }
         if self.ctx is None:
             state["generator"] = self.stream.state_dict()

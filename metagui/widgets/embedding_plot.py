@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 
 from metagui.jobs import MapUpdate
@@ -26,7 +26,9 @@ class EmbeddingPlot(pg.PlotWidget):
             "centres, the cross is the query, joined to the predicted class (no line: “none "
             "of these”). Metric learners pick the class whose examples the query lies closest "
             "to in their full embedding space; this is its 2-D PCA projection, so a cross can "
-            "look nearer to another star than to the one it is joined to (the caption says so)."
+            "look nearer to another star than to the one it is joined to (the caption says so). "
+            "Names that would overlap are left out (the predicted class's first): hover a star "
+            "to read its name."
         )
         self._base_title = "Embedding map"
         self._title = ""
@@ -42,7 +44,9 @@ class EmbeddingPlot(pg.PlotWidget):
             [], [], pen=pg.mkPen("#555555", width=1.5, style=Qt.PenStyle.DashLine)
         )
         self._support = pg.ScatterPlotItem(size=10, pen=pg.mkPen("#ffffff", width=1))
-        self._centres = pg.ScatterPlotItem(size=22, symbol="star", pen=pg.mkPen("#111111"))
+        self._centres = pg.ScatterPlotItem(
+            size=22, symbol="star", pen=pg.mkPen("#111111"), hoverable=True, tip=_name_tip
+        )
         self._query = pg.ScatterPlotItem(size=18, symbol="x", brush="#111111", pen=None)
         for z, item in enumerate((self._link, self._centres, self._support, self._query)):
             item.setZValue(z)
@@ -53,6 +57,8 @@ class EmbeddingPlot(pg.PlotWidget):
         self.addItem(self._note, ignoreBounds=True)
         self.current: MapUpdate | None = None
         self.winner: int | None = None
+        self.getPlotItem().vb.sigRangeChanged.connect(self._place_names)
+        self.getPlotItem().vb.sigResized.connect(self._place_names)
 
     def show_message(self, text: str) -> None:
         """No map (e.g. a gradient learner, or too few examples): say why instead."""
@@ -93,7 +99,10 @@ class EmbeddingPlot(pg.PlotWidget):
             pos=found.support, brush=[pg.mkBrush(colours[int(c)]) for c in found.labels]
         )
         see_through = [QColor(c.red(), c.green(), c.blue(), 110) for c in colours]
-        self._centres.setData(pos=found.centres, brush=[pg.mkBrush(c) for c in see_through])
+        names = [found.names[i] if i < len(found.names) else str(i) for i in range(n_way)]
+        self._centres.setData(
+            pos=found.centres, brush=[pg.mkBrush(c) for c in see_through], data=names
+        )
         while len(self._names) < n_way:
             label = pg.TextItem("", anchor=(0.5, 1.3))
             self.addItem(label, ignoreBounds=True)
@@ -102,7 +111,7 @@ class EmbeddingPlot(pg.PlotWidget):
             label.setVisible(i < n_way)
             if i < n_way:
                 label.setColor(colours[i].darker(130))
-                label.setText(found.names[i] if i < len(found.names) else str(i))
+                label.setText(names[i])
                 label.setPos(*found.centres[i])
         self.getPlotItem().autoRange(padding=0.15)
         share = float(found.explained.sum())
@@ -131,6 +140,36 @@ class EmbeddingPlot(pg.PlotWidget):
         else:
             self._link.setData([], [])
         self._set_title(self._base_title + disagreement(found, winner))
+        self._place_names()
+
+    def _place_names(self, *_) -> None:
+        """Show the class names that fit without overlapping, the predicted class's first, then
+        in class order; the others stay readable by hovering their star."""
+        if self.current is None:
+            return
+        vb = self.getPlotItem().vb
+        n_way = len(self.current.centres)
+        order = list(range(n_way))
+        if self.winner is not None and 0 <= self.winner < n_way:
+            order.insert(0, order.pop(self.winner))
+        taken: list[QRectF] = []
+        for i in order:
+            label = self._names[i]
+            x, y = self.current.centres[i]
+            at = vb.mapViewToScene(QPointF(float(x), float(y)))
+            size = label.textItem.boundingRect()
+            ax, ay = label.anchor.x(), label.anchor.y()
+            box = QRectF(
+                at.x() - ax * size.width(), at.y() - ay * size.height(), size.width(), size.height()
+            ).adjusted(-2, -1, 2, 1)
+            fits = not any(box.intersects(other) for other in taken)
+            label.setVisible(fits)
+            if fits:
+                taken.append(box)
+
+
+def _name_tip(x: float, y: float, data: object) -> str:
+    return str(data)
 
 
 def disagreement(found: MapUpdate, winner: int | None) -> str:

@@ -1,5 +1,5 @@
 """The loss plot keeps its axes still while a curve grows and still shows every point; the
-probability bars list many classes readably and cheaply."""
+probability bars list many classes readably and cheaply; the embedding map's names never overlap."""
 
 from __future__ import annotations
 
@@ -200,3 +200,49 @@ def test_probability_updates_touch_neither_the_axes_nor_the_view_range(qtbot, mo
     assert plot.shown_rows() != first  # the rows did change...
     assert calls == [] and view.viewRange() == before  # ...without an axis or a range
     assert not plot.getAxis("left").isVisible() and not plot.getAxis("bottom").isVisible()
+
+
+def _map(centres: np.ndarray):
+    from metagui.jobs import MapUpdate
+
+    return MapUpdate(
+        support=centres.copy(),
+        labels=np.arange(len(centres)),
+        centres=centres,
+        query=centres[:1] + 0.01,
+        explained=np.array([0.5, 0.2]),
+        names=tuple(f"Old Church Slavonic character{i:02d}" for i in range(len(centres))),
+    )
+
+
+def _shown_boxes(plot) -> list:
+    return [label.sceneBoundingRect() for label in plot._names if label.isVisible()]
+
+
+def test_map_names_never_overlap_and_the_predicted_class_keeps_its_name(qtbot):
+    from metagui.widgets.embedding_plot import EmbeddingPlot
+
+    plot = EmbeddingPlot()
+    qtbot.addWidget(plot)
+    plot.resize(420, 240)
+    plot.show()
+    qtbot.waitExposed(plot)
+    crowded = _map(np.random.default_rng(0).normal(size=(20, 2)))
+    plot.show_map(crowded, 13)
+    qtbot.wait(50)  # the labels' scene positions follow the view on the next paint
+    boxes = _shown_boxes(plot)
+    assert 1 < len(boxes) < 20
+    assert not any(a.intersects(b) for a, b in itertools.combinations(boxes, 2))
+    assert plot._names[13].isVisible()  # the winner's name comes first
+    # every star still tells its name on hover
+    assert [p.data() for p in plot._centres.points()] == list(crowded.names)
+    assert plot._centres.opts["tip"](x=0, y=0, data="Tengwar") == "Tengwar"
+    # the query moving to another class brings that class's name
+    plot.show_map(crowded, 4)
+    assert plot._names[4].isVisible()
+    # four classes far apart: every name shows
+    apart = _map(np.array([[0.0, 0.0], [30.0, 0.0], [0.0, 10.0], [30.0, 10.0]]))
+    plot.show_map(apart, 0)
+    qtbot.wait(50)
+    assert [label.isVisible() for label in plot._names[:4]] == [True] * 4
+    assert not any(label.isVisible() for label in plot._names[4:])

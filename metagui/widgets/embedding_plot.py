@@ -104,7 +104,9 @@ class EmbeddingPlot(pg.PlotWidget):
             pos=found.centres, brush=[pg.mkBrush(c) for c in see_through], data=names
         )
         while len(self._names) < n_way:
-            label = pg.TextItem("", anchor=(0.5, 1.3))
+            # above the dots, on a light backing so that a name over a cluster stays readable
+            label = pg.TextItem("", anchor=(0.5, 1.3), fill=pg.mkBrush(255, 255, 255, 170))
+            label.setZValue(5)
             self.addItem(label, ignoreBounds=True)
             self._names.append(label)
         for i, label in enumerate(self._names):

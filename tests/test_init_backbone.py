@@ -117,3 +117,29 @@ def test_relation_networks_embedding_starts_from_conv4_and_back(tmp_path):
     del relation.embedding
     with pytest.raises(ValueError, match="relation has no backbone to copy"):
         init_backbone(relation, path)
+
+
+def test_metasgd_from_a_maml_checkpoint_starts_as_that_maml(tmp_path):
+    """Between gradient learners the head row is copied too: Meta-SGD whose learned rates start
+    at MAML's inner learning rate adapts exactly as the MAML it started from."""
+    config = {"inner_lr": 0.1, "adapt_steps": 2}
+    path, maml = _source(tmp_path, "maml", **config)
+    with torch.no_grad():
+        maml.head.weight.normal_()  # a trained head is not the zero initialisation
+        maml.head.bias.fill_(0.3)
+    save_checkpoint(path, maml, {})
+    torch.manual_seed(5)
+    metasgd = build_learner("metasgd", config)
+    init_backbone(metasgd, path)
+    assert torch.equal(metasgd.head.weight, maml.head.weight)
+    support, labels = torch.rand(6, 1, 28, 28), torch.arange(3).repeat(2)
+    query = torch.rand(4, 1, 28, 28)
+    answers = []
+    for learner in (maml, metasgd):
+        *_, last = learner.adapt(support, labels)
+        answers.append(last.classifier.logits(query))
+    torch.testing.assert_close(answers[0], answers[1])
+    protonet, _ = _source(tmp_path, "protonet")
+    before = metasgd.head.weight.clone()
+    init_backbone(metasgd, protonet)  # no head to copy: the head is left as it was
+    assert torch.equal(metasgd.head.weight, before)

@@ -1,11 +1,17 @@
 """``core.train --init-backbone CHECKPOINT``: a new run's backbone starts from another
 checkpoint's (e.g. a memory or Siamese learner from Prototypical Networks features trained on
 the same classes, or a larger-input run from a 28 px one). The source's training classes become
-part of the run's record, so that ``core.evaluate`` refuses test classes either of them saw."""
+part of the run's record, so that ``core.evaluate`` refuses test classes either of them saw.
+
+Between two gradient learners (MAML, FOMAML, ANIL, Meta-SGD, Reptile) the shared head row is
+copied too, so the new run starts as the source's whole network: Meta-SGD from a MAML checkpoint
+begins exactly at that MAML (its learned rates at ``--inner-lr``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from torch import nn
 
 from core.algorithms.base import Learner
 from core.checkpoint import load_checkpoint
@@ -36,6 +42,10 @@ def init_backbone(learner: Learner, path: str | Path) -> tuple[str, ...]:
     # BatchNorm statistics only one side keeps are left out: the gradient learners normalise
     # with each task's batch statistics and keep none, a metric learner keeps running ones
     ours.load_state_dict({k: v for k, v in a.items() if k in b}, strict=False)
+    head_a, head_b = getattr(source.learner, "head", None), getattr(learner, "head", None)
+    if isinstance(head_a, nn.Linear) and isinstance(head_b, nn.Linear):
+        if head_a.weight.shape == head_b.weight.shape:  # the gradient learners' head row
+            head_b.load_state_dict(head_a.state_dict())
     return tuple(source.metadata.get("train_characters", ()))
 
 

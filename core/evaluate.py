@@ -69,8 +69,8 @@ def evaluate_iter(
     """
     if transductive and not learner.capabilities.transductive:
         raise ValueError(
-            f"--transductive applies to learners whose BatchNorm keeps no running statistics "
-            f"(maml, fomaml, anil, metasgd, reptile, metalstm), not to {learner.name}"
+            f"--transductive applies to the learners whose papers measured that way "
+            f"(maml, fomaml, anil, metasgd, reptile, metalstm, relation), not to {learner.name}"
         )
     if transductive and (members or tta != "none"):
         raise ValueError("--transductive scores one model's own logits: drop --tta / --ensemble")
@@ -245,9 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--transductive",
         action="store_true",
-        help="normalise each episode's queries with their own BatchNorm statistics, the MAML and "
-        "Reptile papers' test protocol (gradient learners; default: the support set's, so each "
-        "query is classified on its own as in the window)",
+        help="normalise each episode's queries with their own BatchNorm statistics, the MAML, "
+        "Reptile and Relation Networks papers' test protocol (gradient learners and relation; "
+        "default: the support set's or the running statistics, so each query is classified on "
+        "its own as in the window)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     add_data_args(p)

@@ -152,6 +152,32 @@ def test_transductive_logits_normalise_the_queries_with_their_own_statistics(nam
     assert torch.allclose(clf.logits(query[:2])[0], clf.logits(query)[0], atol=1e-5)
 
 
+def test_relation_transductive_logits_are_the_papers_training_mode_forward():
+    """The Relation Networks paper's code scores test episodes in training mode: support set,
+    query batch and (query, class) pairs each normalised with their own batch statistics."""
+    import copy
+
+    from core.algorithms.relation import class_maps
+
+    learner = build_learner("relation", {}).eval()
+    assert learner.capabilities.transductive
+    ep = toy_episode(torch.Generator().manual_seed(4), n_way=4, shots=2, queries=3, size=28)
+    clf = final_step(learner.adapt(ep.support, ep.support_labels)).classifier
+    before = {k: v.clone() for k, v in learner.state_dict().items()}
+    paper = copy.deepcopy(learner).train()  # its running statistics may move: it is a copy
+    with torch.no_grad():
+        classes = class_maps(paper.maps(ep.support), ep.support_labels, 4)
+        reference = paper.relation(paper.maps(ep.query), classes)
+    answer = clf.logits(ep.query, transductive=True)
+    assert torch.allclose(answer, reference, atol=1e-5)
+    assert not torch.allclose(answer, clf.logits(ep.query), atol=1e-3)
+    for k, v in learner.state_dict().items():  # running statistics untouched, eval mode kept
+        assert torch.equal(v, before[k]), k
+    assert not any(m.training for m in learner.modules())
+    alone = clf.logits(ep.query[:2], transductive=True)[0]
+    assert not torch.allclose(alone, answer[0], atol=1e-4)
+
+
 def test_transductive_evaluation_refuses_learners_with_running_statistics(tiny_root):
     from core.data.splits import load_split
 

@@ -70,7 +70,8 @@ class Capabilities:
     "memory" (``classifier.trace`` and ``classifier.read_weights(images)``), "similarity"
     (``classifier.similarities(images)``) or "" (nothing more); ``transductive``: the adapted
     classifier's ``logits(images, transductive=True)`` normalises ``images`` with their own
-    BatchNorm statistics, the test protocol behind the MAML and Reptile papers' figures.
+    BatchNorm statistics, the test protocol behind the MAML, Reptile and Relation Networks papers'
+    figures.
     """
 
     adapt_steps: bool

@@ -61,6 +61,7 @@ from core.models.backbones import (
     check_backbone,
     feature_map_side,
 )
+from core.models.batchnorm import own_batch_statistics
 from core.models.conv4 import conv_block
 
 LOSSES = ("mse", "ce")
@@ -247,19 +248,37 @@ def relation_loss(logits: torch.Tensor, labels: torch.Tensor, kind: str) -> torc
 
 @dataclass(frozen=True)
 class RelationClassifier:
-    """The adapted classifier: the relation module against class maps ``(n_way, c, s, s)``."""
+    """The adapted classifier: the relation module against class maps ``(n_way, c, s, s)``.
+
+    ``logits(images, transductive=True)`` is the test protocol behind the paper's figures (its
+    code never leaves training mode): every BatchNorm layer normalises with the statistics of the
+    batch in front of it, the support set's for the class maps, the query batch's for the query
+    maps and all (query, class) pairs' in the relation module; each answer then depends on the
+    other queries. By default the running statistics serve, so each image is classified alone.
+    """
 
     learner: RelationNetwork
     classes: torch.Tensor
+    support: torch.Tensor | None = None
+    support_labels: torch.Tensor | None = None
 
     @property
     def n_way(self) -> int:
         return len(self.classes)
 
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
+    def logits(self, images: torch.Tensor, transductive: bool = False) -> torch.Tensor:
         """Pre-sigmoid relation logits ``(n, n_way)``; ``softmax`` gives the probabilities."""
+        learner = self.learner
         with torch.no_grad():
-            return self.learner.relation(self.learner.maps(images), self.classes)
+            if not transductive:
+                return learner.relation(learner.maps(images), self.classes)
+            if self.support is None:
+                raise ValueError("transductive logits need the classifier's support set")
+            with own_batch_statistics(learner):
+                maps = learner.maps(self.support)
+                pooling = learner.config.class_pooling
+                classes = class_maps(maps, self.support_labels, self.n_way, pooling)
+                return learner.relation(learner.maps(images), classes)
 
     def scores(self, images: torch.Tensor) -> torch.Tensor:
         """Relation scores ``(n, n_way)`` in [0, 1] (not normalised over classes)."""
@@ -269,7 +288,9 @@ class RelationClassifier:
 class RelationNetwork(Learner):
     name = "relation"
     cpu_bf16_ok = True
-    capabilities = Capabilities(adapt_steps=False, lr_override="", embedding=True)
+    capabilities = Capabilities(
+        adapt_steps=False, lr_override="", embedding=True, transductive=True
+    )
 
     def __init__(self, config: RelationConfig | None = None) -> None:
         super().__init__()
@@ -324,6 +345,6 @@ class RelationNetwork(Learner):
             maps = self.maps(support)
             classes = class_maps(maps, support_labels, n_way, self.config.class_pooling)
             logits = self.relation(maps, classes)
-        classifier = RelationClassifier(self, classes)
+        classifier = RelationClassifier(self, classes, support, support_labels)
         loss = relation_loss(logits, support_labels, self.config.loss)
         yield step_zero(classifier, logits, support_labels, loss, query)

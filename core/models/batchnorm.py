@@ -170,3 +170,20 @@ def norm_layer(norm: str, channels: int) -> nn.Module:
     if norm == "support":
         return SupportBatchNorm2d(channels)
     raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
+
+
+@contextmanager
+def own_batch_statistics(module: nn.Module) -> Iterator[None]:
+    """Inside, every BatchNorm layer of ``module`` that keeps running statistics normalises each
+    batch with the batch's own statistics instead, and its running statistics stay untouched
+    (the test protocol behind published figures measured with the network left in training
+    mode, e.g. Relation Networks')."""
+    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.training, m.track_running_stats) for m in layers]
+    try:
+        for m in layers:  # training mode without tracking: batch statistics, buffers unused
+            m.training, m.track_running_stats = True, False
+        yield
+    finally:
+        for m, (training, tracking) in zip(layers, saved, strict=True):
+            m.training, m.track_running_stats = training, tracking

@@ -81,6 +81,12 @@ PRESETS: dict[str, str] = {
     "--inner-lr 0.1 --adapt-steps 10 --optimizer sgd --lr 1 --lr-schedule linear --episodes 3000 "
     "--val-ways 5 --val-every 500 --val-episodes 100 "
     "--init-backbone assets/checkpoints/protonet-omniglot.pt",
+    # Meta-SGD from the shipped MAML's whole network (backbone and head row; its learned rates
+    # start at MAML's 0.1, so step 0 is that MAML): metasgd-omniglot.pt
+    "metasgd-vinyals-from-maml": "--algorithm metasgd --train-subset trainval --ways 5 "
+    "--shots 1 --queries 5 --meta-batch 8 --inner-steps 3 --inner-lr 0.1 --adapt-steps 10 "
+    "--lr 1e-4 --lr-step 500 --episodes 1000 --val-ways 5 --val-every 250 --val-episodes 100 "
+    "--init-backbone assets/checkpoints/maml-omniglot.pt",
     # Relation Networks from the ProtoNet's Conv-4 (its relation module starts fresh): 60-way
     # episodes with 1-5 shots, cross-entropy over relation scores, lr halved every 2,500;
     # relation-omniglot.pt (98.96 / 99.75 / 97.11 / 99.26)

@@ -69,8 +69,9 @@ def evaluate_iter(
     """
     if transductive and not learner.capabilities.transductive:
         raise ValueError(
-            f"--transductive applies to the learners whose papers measured that way "
-            f"(maml, fomaml, anil, metasgd, reptile, metalstm, relation), not to {learner.name}"
+            f"--transductive applies to learners that can normalise a query batch with its own "
+            f"BatchNorm statistics (maml, fomaml, anil, metasgd, reptile, metalstm, relation), "
+            f"not to {learner.name}"
         )
     if transductive and (members or tta != "none"):
         raise ValueError("--transductive scores one model's own logits: drop --tta / --ensemble")

@@ -100,7 +100,8 @@ class TrainConfig:
         default="",
         metadata={
             "help": "start the backbone from this checkpoint's backbone (same architecture and "
-            "input); its training classes count as this run's (evaluation's overlap check)",
+            "input; between gradient learners the head row too); its training classes count as "
+            "this run's (evaluation's overlap check)",
         },
     )
 

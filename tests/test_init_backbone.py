@@ -143,3 +143,20 @@ def test_metasgd_from_a_maml_checkpoint_starts_as_that_maml(tmp_path):
     before = metasgd.head.weight.clone()
     init_backbone(metasgd, protonet)  # no head to copy: the head is left as it was
     assert torch.equal(metasgd.head.weight, before)
+
+
+@pytest.mark.parametrize("algorithm", ["metasgd", "relation"])
+def test_the_same_learner_starts_as_the_whole_checkpoint(tmp_path, algorithm):
+    """From the same learner everything is copied (Meta-SGD's learned rates, Relation's relation
+    module), so the run fine-tunes the checkpoint."""
+    path, source = _source(tmp_path, algorithm)
+    with torch.no_grad():
+        for value in source.parameters():
+            value.add_(torch.randn_like(value))
+    save_checkpoint(path, source, {})
+    torch.manual_seed(9)
+    target = build_learner(algorithm, {})
+    init_backbone(target, path)
+    theirs = source.state_dict()
+    for key, value in target.state_dict().items():
+        assert torch.equal(value, theirs[key]), key

@@ -5,7 +5,9 @@ part of the run's record, so that ``core.evaluate`` refuses test classes either 
 
 Between two gradient learners (MAML, FOMAML, ANIL, Meta-SGD, Reptile) the shared head row is
 copied too, so the new run starts as the source's whole network: Meta-SGD from a MAML checkpoint
-begins exactly at that MAML (its learned rates at ``--inner-lr``)."""
+begins exactly at that MAML (its learned rates at ``--inner-lr``). From a checkpoint of the same
+learner with the same shapes everything is copied (Meta-SGD's learned rates, Relation Networks'
+relation module): the run fine-tunes that checkpoint with a new recipe."""
 
 from __future__ import annotations
 
@@ -42,6 +44,10 @@ def init_backbone(learner: Learner, path: str | Path) -> tuple[str, ...]:
     # BatchNorm statistics only one side keeps are left out: the gradient learners normalise
     # with each task's batch statistics and keep none, a metric learner keeps running ones
     ours.load_state_dict({k: v for k, v in a.items() if k in b}, strict=False)
+    whole_a, whole_b = source.learner.state_dict(), learner.state_dict()
+    if source.learner.name == learner.name and not _first_difference(whole_a, whole_b):
+        learner.load_state_dict({k: v for k, v in whole_a.items() if k in whole_b}, strict=False)
+        return tuple(source.metadata.get("train_characters", ()))
     head_a, head_b = getattr(source.learner, "head", None), getattr(learner, "head", None)
     heads = isinstance(head_a, nn.Linear) and isinstance(head_b, nn.Linear)
     if heads and head_a.weight.shape == head_b.weight.shape:  # the gradient learners' head row

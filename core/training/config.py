@@ -100,8 +100,9 @@ class TrainConfig:
         default="",
         metadata={
             "help": "start the backbone from this checkpoint's backbone (same architecture and "
-            "input; between gradient learners the head row too); its training classes count as "
-            "this run's (evaluation's overlap check)",
+            "input; between gradient learners the head row too; from the same learner the whole "
+            "network, to fine-tune it); its training classes count as this run's (evaluation's "
+            "overlap check)",
         },
     )
 

@@ -45,12 +45,11 @@ def init_backbone(learner: Learner, path: str | Path) -> tuple[str, ...]:
     # with each task's batch statistics and keep none, a metric learner keeps running ones
     ours.load_state_dict({k: v for k, v in a.items() if k in b}, strict=False)
     whole_a, whole_b = source.learner.state_dict(), learner.state_dict()
-    if source.learner.name == learner.name and not _first_difference(whole_a, whole_b):
-        learner.load_state_dict({k: v for k, v in whole_a.items() if k in whole_b}, strict=False)
-        return tuple(source.metadata.get("train_characters", ()))
     head_a, head_b = getattr(source.learner, "head", None), getattr(learner, "head", None)
     heads = isinstance(head_a, nn.Linear) and isinstance(head_b, nn.Linear)
-    if heads and head_a.weight.shape == head_b.weight.shape:  # the gradient learners' head row
+    if source.learner.name == learner.name and not _first_difference(whole_a, whole_b):
+        learner.load_state_dict({k: v for k, v in whole_a.items() if k in whole_b}, strict=False)
+    elif heads and head_a.weight.shape == head_b.weight.shape:  # the gradient learners' head row
         head_b.load_state_dict(head_a.state_dict())
     return tuple(source.metadata.get("train_characters", ()))
 

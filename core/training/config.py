@@ -72,6 +72,13 @@ class TrainConfig:
     lr_step: int = field(default=4000, metadata={"help": "decay the learning rate every N steps"})
     lr_gamma: float = field(default=0.5, metadata={"help": "learning-rate decay factor"})
     val_every: int = field(default=500, metadata={"help": "validate and checkpoint every N steps"})
+    keep_every: int = field(
+        default=0,
+        metadata={
+            "help": "also keep the weights at every multiple of N steps as step-N.pt (a multiple "
+            "of --val-every; 0: only best.pt and last.pt), e.g. to average them with core.average",
+        },
+    )
     val_episodes: int = field(default=300, metadata={"help": "fixed validation episodes"})
     val_ways: int = field(default=20, metadata={"help": "classes per validation episode"})
     val_shots: int = field(default=1, metadata={"help": "support images per validation class"})
@@ -130,6 +137,8 @@ def problem(config: TrainConfig) -> str | None:
             return f"{flag(name)} must be at least 1"
     if config.ways < 2 or config.val_ways < 2:
         return "--ways and --val-ways must be at least 2 (a task needs two classes)"
+    if config.keep_every < 0 or config.keep_every % config.val_every:
+        return "--keep-every must be 0 or a multiple of --val-every"
     if not (math.isfinite(config.lr) and config.lr > 0):
         return "--lr must be a positive number"
     if not (math.isfinite(config.lr_gamma) and config.lr_gamma > 0):

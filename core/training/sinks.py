@@ -71,6 +71,8 @@ class RunWriter:
         }
         if rec.best:
             self.save("best.pt", metrics, with_state=False)
+        if c.keep_every and rec.step % c.keep_every == 0:
+            self.save(f"step-{rec.step}.pt", metrics, with_state=False)
         self.save("last.pt", metrics, with_state=True)
 
     def save(self, name: str, metrics: dict, with_state: bool) -> None:

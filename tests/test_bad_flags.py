@@ -21,6 +21,7 @@ CHECKPOINT = "assets/checkpoints/protonet-omniglot.pt"
         (["--lr-gamma", "nan"], "--lr-gamma must be a positive number"),
         (["--lr-gamma", "inf"], "--lr-gamma must be a positive number"),
         (["--workers", "-1"], "--workers must not be negative"),
+        (["--keep-every", "-2"], "--keep-every must be 0 or a multiple of --val-every"),
     ],
 )
 def test_train_refuses_bad_numbers(flags, message, tmp_path, capsys):

@@ -7,7 +7,7 @@ import sys
 def test_core_imports_no_gui():
     code = (
         "import sys, core, core.train, core.evaluate, core.predict, core.checkpoint, "
-        "core.algorithms, core.data.splits, core.openset, core.openset.__main__\n"
+        "core.algorithms, core.data.splits, core.openset, core.openset.__main__, core.average\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'metagui')]\n"
         "print(','.join(bad))"
     )

@@ -108,6 +108,11 @@ def training_episodes(metadata: dict, root: Path, count: int, device: torch.devi
         stream.close()
 
 
+def _step(payload: dict) -> int:
+    step = payload["metadata"].get("step")
+    return step if isinstance(step, int) else -1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m core.average",
@@ -143,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         payloads = [read_checkpoint_file(path) for path in args.checkpoints]
         check_compatible(payloads, args.checkpoints)
-        ckpt = load_checkpoint(args.checkpoints[-1], device)
+        # in step order (a shell glob sorts step-250 after step-2000): the latest gives metadata
+        order = sorted(range(len(payloads)), key=lambda i: _step(payloads[i]))
+        paths = [args.checkpoints[i] for i in order]
+        payloads = [payloads[i] for i in order]
+        ckpt = load_checkpoint(paths[-1], device)
         learner = ckpt.learner
         learner.load_state_dict(average_state_dicts([p["state_dict"] for p in payloads]))
         measured = 0
@@ -158,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     metadata.pop("metrics", None)  # the snapshots' validation does not describe the mean
     metadata["averaged_from"] = [
         {"file": Path(path).name, "step": p["metadata"].get("step")}
-        for path, p in zip(args.checkpoints, payloads, strict=True)
+        for path, p in zip(paths, payloads, strict=True)
     ]
     metadata["bn_episodes"] = args.bn_episodes if measured else 0
     save_checkpoint(args.out, learner.cpu(), metadata)

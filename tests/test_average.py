@@ -43,12 +43,14 @@ def test_the_average_is_the_mean_of_the_weights(tmp_path):
         save_checkpoint(paths[-1], learner, {"step": seed})
         states.append(learner.state_dict())
     out = tmp_path / "mean.pt"
-    assert average.main([*map(str, paths), "--out", str(out), "--threads", "1"]) == 0
+    given = [str(p) for p in (paths[2], paths[0], paths[1])]  # any order: sorted by step
+    assert average.main([*given, "--out", str(out), "--threads", "1"]) == 0
     mean = load_checkpoint(out)
     for k, v in mean.learner.state_dict().items():
         expected = sum(s[k] for s in states) / 3
         torch.testing.assert_close(v, expected, rtol=1e-6, atol=1e-6)
     assert [m["step"] for m in mean.metadata["averaged_from"]] == [0, 1, 2]
+    assert mean.metadata["step"] == 2
 
 
 @pytest.mark.parametrize("algorithm", ["protonet", "relation", "metanet"])

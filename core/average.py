@@ -13,6 +13,7 @@ learners that keep running statistics (the metric learners) they are measured ag
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -85,27 +86,59 @@ def measure_batch_norm(learner, episodes) -> int:
     return len(norms)
 
 
-def training_episodes(metadata: dict, root: Path, count: int, device: torch.device, preprocess):
-    """``count`` episodes shaped as the run's training episodes, from its training classes."""
-    from core.data import load_dataset
-    from core.data.episodes import EpisodeSpec, EpisodeStream
-
+def _run_config(metadata: dict) -> dict:
     config = metadata.get("train_config")
     if not isinstance(config, dict):
-        raise ValueError("the checkpoint records no training settings to measure BatchNorm on")
-    dataset = config.get("dataset", "omniglot")
-    split = config.get("split", "vinyals") if dataset == "omniglot" else None
+        raise ValueError("the checkpoint records no training settings (not a core.train run)")
+    return config
+
+
+def _run_data(metadata: dict, root: Path, subset: str, preprocess):
+    """The run's ``subset`` (its training or validation classes) under ``preprocess``."""
+    from core.data import load_dataset
+
+    dataset = _run_config(metadata).get("dataset", "omniglot")
+    split = metadata.get("split", "vinyals") if dataset == "omniglot" else None
     if dataset == "folder":
         root = Path((metadata.get("dataset") or {}).get("root") or root)
-    bank = load_dataset(dataset, root, config["train_subset"], preprocess, split=split)
-    within = bool(config.get("within_alphabet", False))
-    spec = EpisodeSpec(config["ways"], config["shots"], config["queries"], within, within)
+    return load_dataset(dataset, root, subset, preprocess, split=split)
+
+
+def training_episodes(metadata: dict, root: Path, count: int, device: torch.device, preprocess):
+    """``count`` episodes shaped as the run's training episodes, from its training classes."""
+    from core.data.episodes import EpisodeSpec, EpisodeStream
+
+    c = _run_config(metadata)
+    bank = _run_data(metadata, root, c["train_subset"], preprocess)
+    within = bool(c.get("within_alphabet", False))
+    spec = EpisodeSpec(c["ways"], c["shots"], c["queries"], within, within)
     stream = EpisodeStream(bank, spec, BN_SEED)
     try:
         for _ in range(count):
             yield stream.next().to(device)
     finally:
         stream.close()
+
+
+def validate(learner, metadata: dict, root: Path, device: torch.device, preprocess) -> dict:
+    """The run's own validation (its classes, task and seeded episodes) of ``learner``, as the
+    ``metrics`` a training checkpoint records, so the mean compares with the snapshots."""
+    from core.data.episodes import EpisodeSpec
+    from core.evaluate import evaluate_iter, summarize
+
+    c = _run_config(metadata)
+    bank = _run_data(metadata, root, c["val_subset"], preprocess)
+    within = bool(c.get("val_within_alphabet", False))
+    spec = EpisodeSpec(c["val_ways"], c["val_shots"], c["val_queries"], within, within)
+    results = evaluate_iter(learner, bank, spec, c["val_episodes"], c["seed"] + 1, device)
+    s = summarize([r.accuracy for r in results])
+    return {
+        "val_accuracy": s.mean,
+        "val_ci95": s.ci95,
+        "val_task": f"{spec.ways}-way {spec.shots}-shot",
+        "best_val_accuracy": s.mean,
+        "best_step": metadata.get("step"),
+    }
 
 
 def _step(payload: dict) -> int:
@@ -128,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="training episodes BatchNorm's running statistics are measured on for the mean "
         "weights (learners with running statistics only; 0: average the files' statistics; "
         "default 200)",
+    )
+    p.add_argument(
+        "--validate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="score the mean on the run's own validation episodes and record it as the "
+        "checkpoint's metrics (default: when the files are core.train snapshots)",
     )
     add_data_args(p)
     add_device_args(p)
@@ -161,19 +201,39 @@ def main(argv: list[str] | None = None) -> int:
                 ckpt.metadata, args.data_root, args.bn_episodes, device, ckpt.preprocess
             )
             measured = measure_batch_norm(learner, episodes)
+        metadata = dict(ckpt.metadata)
+        metadata.pop("metrics", None)  # the snapshots' validation does not describe the mean
+        if args.validate or (args.validate is None and "train_config" in metadata):
+            metadata["metrics"] = validate(
+                learner, metadata, args.data_root, device, ckpt.preprocess
+            )
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         return fail(str(exc))
-    metadata = dict(ckpt.metadata)
-    metadata.pop("metrics", None)  # the snapshots' validation does not describe the mean
     metadata["averaged_from"] = [
         {"file": Path(path).name, "step": p["metadata"].get("step")}
         for path, p in zip(paths, payloads, strict=True)
     ]
     metadata["bn_episodes"] = args.bn_episodes if measured else 0
+    metadata["average_command"] = "python -m core.average " + shlex.join(argv or sys.argv[1:])
     save_checkpoint(args.out, learner.cpu(), metadata)
     bn = f"; BatchNorm measured on {args.bn_episodes} episodes" if measured else ""
     print(f"averaged {len(payloads)} checkpoints into {args.out}{bn}", file=sys.stderr)
+    if "metrics" in metadata:
+        m = metadata["metrics"]
+        scores = [v for v in map(_val, payloads) if v is not None]
+        best = f" (the best of the inputs: {100 * max(scores):.2f} %)" if scores else ""
+        print(
+            f"validation {m['val_task']}: {100 * m['val_accuracy']:.2f} ± "
+            f"{100 * m['val_ci95']:.2f} %{best}",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _val(payload: dict) -> float | None:
+    metrics = payload["metadata"].get("metrics")
+    value = metrics.get("val_accuracy") if isinstance(metrics, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 if __name__ == "__main__":

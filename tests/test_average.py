@@ -62,13 +62,19 @@ def test_batch_norm_statistics_are_measured_for_the_mean_weights(tiny_root, tmp_
     args = [*snaps, "--out", str(mean), "--data-root", str(tiny_root), "--threads", "1"]
     assert average.main([*args, "--bn-episodes", "3"]) == 0
     plain = tmp_path / "plain.pt"
-    assert average.main([*snaps, "--out", str(plain), "--bn-episodes", "0", "--threads", "1"]) == 0
+    flags = ["--bn-episodes", "0", "--no-validate", "--threads", "1"]
+    assert average.main([*snaps, "--out", str(plain), *flags]) == 0
+    assert "metrics" not in load_checkpoint(plain).metadata
     measured, averaged = (load_checkpoint(p).learner.state_dict() for p in (mean, plain))
     stats = [k for k in measured if k.endswith("running_mean")]
     assert stats and any(not torch.equal(measured[k], averaged[k]) for k in stats)
     weights = [k for k in measured if k.endswith("weight")]
     assert all(torch.equal(measured[k], averaged[k]) for k in weights)  # only statistics change
-    assert load_checkpoint(mean).metadata["bn_episodes"] == 3
+    meta = load_checkpoint(mean).metadata
+    assert meta["bn_episodes"] == 3 and meta["step"] == 6
+    assert meta["average_command"].startswith("python -m core.average ")
+    assert 0 <= meta["metrics"]["val_accuracy"] <= 1  # the run's own validation, of the mean
+    assert meta["metrics"]["val_task"] == "5-way 1-shot"
 
 
 def test_refuses_mixed_learners_one_file_and_overwriting_an_input(tmp_path, capsys):
@@ -85,6 +91,8 @@ def test_refuses_mixed_learners_one_file_and_overwriting_an_input(tmp_path, caps
     for files, message in cases:
         assert average.main([*files, "--out", str(tmp_path / "o.pt")]) == 2
         assert message in capsys.readouterr().err
+    assert average.main([str(a), str(a), "--out", str(tmp_path / "o.pt"), "--validate"]) == 2
+    assert "records no training settings" in capsys.readouterr().err
     assert average.main([str(a), str(a), "--out", str(a)]) == 2
     assert "is one of the inputs" in capsys.readouterr().err
     assert not (tmp_path / "o.pt").exists()

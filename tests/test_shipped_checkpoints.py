@@ -42,6 +42,9 @@ def test_shipped_checkpoint_records_its_provenance(path):
         words = expand(command[3:])  # a --preset names the algorithm
         assert words[words.index("--algorithm") + 1] == ckpt.learner.name
         assert meta["metrics"]["best_val_accuracy"] > 0.5
+    if "averaged_from" in meta:  # the mean of a run's snapshots (core.average)
+        assert shlex.split(meta["average_command"])[:3] == ["python", "-m", "core.average"]
+        assert len(meta["averaged_from"]) >= 2
     assert meta["split"] in ("vinyals", "lake") and meta["train_characters"]
     assert meta["train_seconds"] > 0
 

@@ -43,6 +43,9 @@ def average_state_dicts(states: list[dict[str, torch.Tensor]]) -> dict[str, torc
 def check_compatible(payloads: list[dict], paths: list[str]) -> None:
     """ValueError naming the first file that differs from the first in learner, settings or
     weight shapes."""
+    for payload, path in zip(payloads, paths, strict=True):
+        if not all(isinstance(v, torch.Tensor) for v in payload["state_dict"].values()):
+            raise ValueError(f"{path}: its weights are not all tensors")
     first, first_path = payloads[0], paths[0]
     shapes = {k: tuple(v.shape) for k, v in first["state_dict"].items()}
     for payload, path in zip(payloads[1:], paths[1:], strict=True):

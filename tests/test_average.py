@@ -82,10 +82,14 @@ def test_refuses_mixed_learners_one_file_and_overwriting_an_input(tmp_path, caps
     save_checkpoint(a, build_learner("protonet", {}), {})
     save_checkpoint(b, build_learner("protonet", {"hidden": 32}), {})
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    odd = torch.load(a, weights_only=True)
+    odd["state_dict"]["encoder.0.0.weight"] = 3
+    torch.save(odd, tmp_path / "odd.pt")
     cases = [
         ([str(a)], "at least two checkpoints"),
         ([str(a), str(b)], "different model settings"),
         ([str(a), str(tmp_path / "junk.pt")], "not a readable checkpoint"),
+        ([str(a), str(tmp_path / "odd.pt")], "weights are not all tensors"),
         ([str(a), str(a), "--bn-episodes", "-1"], "--bn-episodes must not be negative"),
     ]
     for files, message in cases:

@@ -35,6 +35,13 @@ PRESETS: dict[str, str] = {
     "--val-subset val --ways 20 --shots 1 --queries 10 --within-alphabet --val-within-alphabet "
     "--val-ways 20 --val-shots 1 --val-queries 5 --val-every 250 --augment affine --lr 5e-4 "
     "--lr-step 1500 --episodes 6000 --distance euclidean --amp bf16",
+    # ... then 6,000 more steps at a constant 1.25e-4 keeping a snapshot every 250, averaged
+    # with core.average (stochastic weight averaging): protonet-omniglot-background.pt
+    "protonet-lake-within-swa": "--algorithm protonet --split lake --train-subset train "
+    "--val-subset val --ways 20 --shots 1 --queries 10 --within-alphabet --val-within-alphabet "
+    "--val-ways 20 --val-shots 1 --val-queries 5 --val-every 250 --keep-every 250 "
+    "--augment affine --lr 1.25e-4 --lr-step 100000 --episodes 6000 --seed 1 "
+    "--distance euclidean --amp bf16",
     "matching-vinyals-trainval": "--algorithm matching --train-subset trainval --ways 60 "
     "--shots 1 --queries 5 --episodes 8000 --lr 0.001 --lr-step 2000 --val-every 500 "
     "--amp bf16",

@@ -89,33 +89,37 @@ def measure_batch_norm(learner, episodes) -> int:
     return len(norms)
 
 
-def _run_config(metadata: dict) -> dict:
+def _run_config(metadata: dict):
+    """The ``TrainConfig`` of the run a checkpoint comes from; ValueError when it records none."""
+    from core.training.config import TrainConfig
+
     config = metadata.get("train_config")
     if not isinstance(config, dict):
         raise ValueError("the checkpoint records no training settings (not a core.train run)")
-    return config
+    try:
+        return TrainConfig(**config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the checkpoint's training settings are unusable ({exc})") from None
 
 
-def _run_data(metadata: dict, root: Path, subset: str, preprocess):
+def _run_data(config, root: Path, subset: str, metadata: dict, preprocess):
     """The run's ``subset`` (its training or validation classes) under ``preprocess``."""
     from core.data import load_dataset
 
-    dataset = _run_config(metadata).get("dataset", "omniglot")
-    split = metadata.get("split", "vinyals") if dataset == "omniglot" else None
-    if dataset == "folder":
+    split = config.split if config.dataset == "omniglot" else None
+    if config.dataset == "folder":
         root = Path((metadata.get("dataset") or {}).get("root") or root)
-    return load_dataset(dataset, root, subset, preprocess, split=split)
+    return load_dataset(config.dataset, root, subset, preprocess, split=split)
 
 
 def training_episodes(metadata: dict, root: Path, count: int, device: torch.device, preprocess):
     """``count`` episodes shaped as the run's training episodes, from its training classes."""
-    from core.data.episodes import EpisodeSpec, EpisodeStream
+    from core.data.episodes import EpisodeStream
+    from core.training.trainer import episode_specs
 
-    c = _run_config(metadata)
-    bank = _run_data(metadata, root, c["train_subset"], preprocess)
-    within = bool(c.get("within_alphabet", False))
-    spec = EpisodeSpec(c["ways"], c["shots"], c["queries"], within, within)
-    stream = EpisodeStream(bank, spec, BN_SEED)
+    config = _run_config(metadata)
+    bank = _run_data(config, root, config.train_subset, metadata, preprocess)
+    stream = EpisodeStream(bank, episode_specs(config)[0], BN_SEED)
     try:
         for _ in range(count):
             yield stream.next().to(device)
@@ -123,23 +127,19 @@ def training_episodes(metadata: dict, root: Path, count: int, device: torch.devi
         stream.close()
 
 
-def validate(learner, metadata: dict, root: Path, device: torch.device, preprocess) -> dict:
+def validation_metrics(learner, metadata: dict, root: Path, device, preprocess) -> dict:
     """The run's own validation (its classes, task and seeded episodes) of ``learner``, as the
     ``metrics`` a training checkpoint records, so the mean compares with the snapshots."""
-    from core.data.episodes import EpisodeSpec
-    from core.evaluate import evaluate_iter, summarize
+    from core.training.trainer import validate
 
-    c = _run_config(metadata)
-    bank = _run_data(metadata, root, c["val_subset"], preprocess)
-    within = bool(c.get("val_within_alphabet", False))
-    spec = EpisodeSpec(c["val_ways"], c["val_shots"], c["val_queries"], within, within)
-    results = evaluate_iter(learner, bank, spec, c["val_episodes"], c["seed"] + 1, device)
-    s = summarize([r.accuracy for r in results])
+    config = _run_config(metadata)
+    bank = _run_data(config, root, config.val_subset, metadata, preprocess)
+    accuracy, ci95 = validate(learner, bank, config, device)
     return {
-        "val_accuracy": s.mean,
-        "val_ci95": s.ci95,
-        "val_task": f"{spec.ways}-way {spec.shots}-shot",
-        "best_val_accuracy": s.mean,
+        "val_accuracy": accuracy,
+        "val_ci95": ci95,
+        "val_task": f"{config.val_ways}-way {config.val_shots}-shot",
+        "best_val_accuracy": accuracy,
         "best_step": metadata.get("step"),
     }
 
@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     if len(args.checkpoints) < 2:
         return fail("give at least two checkpoints to average")
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         metadata = dict(ckpt.metadata)
         metadata.pop("metrics", None)  # the snapshots' validation does not describe the mean
         if args.validate or (args.validate is None and "train_config" in metadata):
-            metadata["metrics"] = validate(
+            metadata["metrics"] = validation_metrics(
                 learner, metadata, args.data_root, device, ckpt.preprocess
             )
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         for path, p in zip(paths, payloads, strict=True)
     ]
     metadata["bn_episodes"] = args.bn_episodes if measured else 0
-    metadata["average_command"] = "python -m core.average " + shlex.join(argv or sys.argv[1:])
+    metadata["average_command"] = "python -m core.average " + shlex.join(argv)
     save_checkpoint(args.out, learner.cpu(), metadata)
     bn = f"; BatchNorm measured on {args.bn_episodes} episodes" if measured else ""
     print(f"averaged {len(payloads)} checkpoints into {args.out}{bn}", file=sys.stderr)

@@ -53,6 +53,27 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
     return torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.lr_gamma)
 
 
+def episode_specs(config: TrainConfig) -> tuple[EpisodeSpec, EpisodeSpec]:
+    """The shapes of a run's training and validation episodes."""
+    within, val_within = config.within_alphabet, config.val_within_alphabet
+    return (
+        EpisodeSpec(config.ways, config.shots, config.queries, within, within),
+        EpisodeSpec(config.val_ways, config.val_shots, config.val_queries, val_within, val_within),
+    )
+
+
+def validate(
+    learner: Learner, val_set, config: TrainConfig, device: torch.device, workers: int = 0
+) -> tuple[float, float]:
+    """Mean accuracy and 95 % interval of ``learner`` on the run's fixed validation episodes."""
+    _, spec = episode_specs(config)
+    results = evaluate_iter(
+        learner, val_set, spec, config.val_episodes, config.seed + 1, device, workers=workers
+    )
+    s = summarize([r.accuracy for r in results])
+    return s.mean, s.ci95
+
+
 class Trainer:
     """Meta-trains ``learner`` on episodes of ``train_set``, validating on ``val_set``.
 
@@ -76,11 +97,7 @@ class Trainer:
         train_set, val_set = on_device(train_set, device), on_device(val_set, device)
         self.train_set, self.val_set, self.device = train_set, val_set, device
         self.workers, self.ctx, self.amp = workers, ctx, amp
-        within, val_within = config.within_alphabet, config.val_within_alphabet
-        self.train_spec = EpisodeSpec(config.ways, config.shots, config.queries, within, within)
-        self.val_spec = EpisodeSpec(
-            config.val_ways, config.val_shots, config.val_queries, val_within, val_within
-        )
+        self.train_spec, self.val_spec = episode_specs(config)
         most = learner.capabilities.max_ways
         if most is not None and max(config.ways, config.val_ways) > most:
             raise ValueError(
@@ -187,18 +204,7 @@ class Trainer:
         self.best_step = int(state["best_step"])
 
     def validate(self) -> tuple[float, float]:
-        c = self.config
-        results = evaluate_iter(
-            self.learner,
-            self.val_set,
-            self.val_spec,
-            c.val_episodes,
-            c.seed + 1,
-            self.device,
-            workers=self.workers,
-        )
-        s = summarize([r.accuracy for r in results])
-        return s.mean, s.ci95
+        return validate(self.learner, self.val_set, self.config, self.device, self.workers)
 
     def run(self, deadline: float | None = None) -> Iterator[TrainStep | Validation]:
         """Train from the current step to ``config.episodes``, validating every ``val_every``.

@@ -6,6 +6,13 @@ from __future__ import annotations
 
 import shlex
 
+# Meta-SGD's 5-way 1-5-shot episodes, validated at 20-way 5-shot: its fine-tune and averaging stages
+_METASGD_5SHOT = (
+    "--algorithm metasgd --train-subset trainval --ways 5 --shots 5 --vary-shots --queries 5 "
+    "--meta-batch 8 --inner-steps 3 --inner-lr 0.1 --adapt-steps 10 --lr 5e-5 --val-ways 20 "
+    "--val-shots 5 --val-every 250 --val-episodes 100"
+)
+
 PRESETS: dict[str, str] = {
     # Prototypical Networks, Vinyals split: the shipped protonet-omniglot.pt
     "protonet-vinyals": "--algorithm protonet --split vinyals --train-subset train "
@@ -106,17 +113,12 @@ PRESETS: dict[str, str] = {
     # ... then fine-tuned on 5-way 1-5-shot episodes, validated at 20-way 5-shot, from that run's
     # best.pt (--init-backbone copies the learned rates too): 98.50 / 99.62 / 96.13 / 98.71
     # (the file before: 98.45 / 99.59 / 96.19 / 98.43)
-    "metasgd-vinyals-5shot-finetune": "--algorithm metasgd --train-subset trainval --ways 5 "
-    "--shots 5 --vary-shots --queries 5 --meta-batch 8 --inner-steps 3 --inner-lr 0.1 "
-    "--adapt-steps 10 --lr 5e-5 --lr-step 500 --episodes 1000 --val-ways 20 --val-shots 5 "
-    "--val-every 250 --val-episodes 100",
+    "metasgd-vinyals-5shot-finetune": _METASGD_5SHOT + " --lr-step 500 --episodes 1000",
     # ... then 2,000 more steps of the same episodes at a constant 5e-5 keeping a snapshot every
     # 250, averaged with core.average (from the 5-shot fine-tuned file): metasgd-omniglot.pt
     # (98.53 / 99.63 / 96.10 / 98.83; transductive 98.85 / 99.63 / 96.35 / 98.85)
-    "metasgd-vinyals-5shot-swa": "--algorithm metasgd --train-subset trainval --ways 5 "
-    "--shots 5 --vary-shots --queries 5 --meta-batch 8 --inner-steps 3 --inner-lr 0.1 "
-    "--adapt-steps 10 --lr 5e-5 --lr-step 100000 --episodes 2000 --val-ways 20 --val-shots 5 "
-    "--val-every 250 --keep-every 250 --val-episodes 100 --seed 1",
+    "metasgd-vinyals-5shot-swa": _METASGD_5SHOT
+    + " --lr-step 100000 --episodes 2000 --keep-every 250 --seed 1",
     # Relation Networks from the ProtoNet's Conv-4 (its relation module starts fresh): 60-way
     # episodes with 1-5 shots, cross-entropy over relation scores, lr halved every 2,500;
     # the relation-omniglot.pt before (98.96 / 99.75 / 97.11 / 99.26)

@@ -104,12 +104,9 @@ def _run_config(metadata: dict):
 
 def _run_data(config, root: Path, subset: str, metadata: dict, preprocess):
     """The run's ``subset`` (its training or validation classes) under ``preprocess``."""
-    from core.data import load_dataset
+    from core.data.datasets import trained_on
 
-    split = config.split if config.dataset == "omniglot" else None
-    if config.dataset == "folder":
-        root = Path((metadata.get("dataset") or {}).get("root") or root)
-    return load_dataset(config.dataset, root, subset, preprocess, split=split)
+    return trained_on(metadata).load(root, subset, preprocess)
 
 
 def training_episodes(metadata: dict, root: Path, count: int, device: torch.device, preprocess):

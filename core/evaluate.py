@@ -21,7 +21,7 @@ from tqdm import tqdm
 from core.algorithms import Learner, final_step
 from core.cli import add_data_args, add_device_args, fail, load_checkpoint_arg
 from core.data import load_dataset
-from core.data.datasets import DATASETS
+from core.data.datasets import DATASETS, dataset_kind, resolve_split, split_label, trained_on
 from core.data.episodes import EpisodeSpec, episodes
 from core.data.splits import SPLITS
 from core.data.tta import VIEWS, augmented_support, averaged_probs
@@ -109,15 +109,15 @@ def summarize(accuracies: list[float]) -> Summary:
 
 def overlap_problem(metadata: dict, bank) -> str | None:
     """Why scoring this checkpoint on dataset ``bank`` is unfair (it trained on its classes)."""
-    trained_on = (metadata.get("dataset") or {}).get("name", "omniglot")
-    if trained_on != bank.name:
+    source = trained_on(metadata)
+    if source.name != bank.name:
         return None
     clash = set(metadata.get("train_characters", [])) & bank.characters
     if not clash:
         return None
-    if trained_on != "omniglot":
+    if source.name != "omniglot":
         return (
-            f"checkpoint was trained on {len(clash)} of the test classes of {trained_on}/"
+            f"checkpoint was trained on {len(clash)} of the test classes of {source.name}/"
             f"{bank.subset} (e.g. {sorted(clash)[0]})"
         )
     alphabets = sorted({c.split("/")[0] for c in clash})
@@ -158,7 +158,8 @@ def sequence_protocol(args, ckpt, bank, device) -> int:
     cells = ", ".join(
         f"{k}: {100 * a:.2f} %" for k, a in zip(result.presentations, result.accuracy, strict=True)
     )
-    print(f"{learner.name} {args.ways}-way sequences on {args.split or bank.name}/{args.subset}, "
+    where = f"{split_label(bank.name, args.split)}/{args.subset}"
+    print(f"{learner.name} {args.ways}-way sequences on {where}, "
           f"accuracy by presentation ({args.episodes} sequences): {cells}")  # fmt: skip
     return 0
 
@@ -267,15 +268,19 @@ def main(argv: list[str] | None = None) -> int:
         return fail("--ways must be at least 2 (a task needs two classes)")
     if args.workers < 0:
         return fail("--workers must not be negative")
-    trained = ckpt.metadata.get("dataset") or {}
-    dataset = args.dataset or trained.get("name", "omniglot")
-    split = args.split or ckpt.metadata.get("split", "vinyals")
-    args.split = split if dataset == "omniglot" else None
-    root = args.data_root
-    if dataset == "folder" and not args.data_root_given:
-        if not trained.get("root"):
-            return fail("--dataset folder needs --data-root DIR: a folder of class sub-folders")
-        root = trained["root"]
+    source = trained_on(ckpt.metadata)
+    dataset = args.dataset or source.name
+    if dataset == source.name:
+        root = source.where(args.data_root, args.data_root_given)
+        args.split = args.split or source.split
+    else:
+        root = args.data_root
+    if dataset_kind(dataset).has_root and not args.data_root_given and root == args.data_root:
+        return fail(f"--dataset {dataset} needs --data-root DIR: a folder of class sub-folders")
+    try:
+        args.split = resolve_split(dataset, root, args.split)
+    except ValueError as exc:
+        return fail(str(exc))
     spec = EpisodeSpec(
         args.ways, args.shots, args.queries, args.within_alphabet, args.within_alphabet
     )
@@ -351,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         mode += ", transductive" if args.transductive else ""
         print(
             f"{ckpt.learner.name} {args.ways}-way {args.shots}-shot on "
-            f"{args.split or dataset}/{args.subset}"
+            f"{split_label(dataset, args.split)}/{args.subset}"
             f"{mode}: {100 * s.mean:.2f} % ± {100 * s.ci95:.2f} % (95 % CI, {s.episodes} episodes)"
         )
     return 0

@@ -6,61 +6,30 @@
 Writes to ``--out``: ``best.pt`` (best validation accuracy, shippable), ``last.pt`` (resumable:
 weights, optimizer, scheduler and episode-generator state), ``config.json`` and ``metrics.csv``
 (and TensorBoard logs when tensorboard is installed). ``--resume`` continues from ``last.pt``
-exactly where it was written, with the run's own settings.
+exactly where it was written, with the run's own settings. The set-up itself is the library
+function ``core.training.setup.prepare_run``.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import shlex
 import sys
-from pathlib import Path
 
-import torch
-
-from core import __version__
-from core.algorithms import ALGORITHMS, build_learner
 from core.cli import fail, setup_device
-from core.data import default_preprocess, load_dataset
-from core.data.preprocess import PREPROCESS_VERSION
-from core.data.spec import PreprocessSpec
 from core.training import distributed
-from core.training.config import TrainConfig, build_parser, explicit_flags, problem
-from core.training.distributed import DistContext
-from core.training.init_backbone import init_backbone
+from core.training.config import TrainConfig
 from core.training.loop import run
-from core.training.presets import expand
-from core.training.resume import merge, read_run, saved_amp
-from core.training.sinks import write_json
+from core.training.setup import parse_run_args, prepare_run, run_metadata
 from core.training.trainer import Trainer, TrainStep, Validation
 
-__all__ = ["TrainConfig", "TrainStep", "Trainer", "Validation", "main"]
+__all__ = ["TrainConfig", "TrainStep", "Trainer", "Validation", "main", "run_metadata"]
 
 
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     try:
-        argv = expand(given)
+        args, explicit, _ = parse_run_args(given)
     except ValueError as exc:
         return fail(str(exc))
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    pre.add_argument("--algorithm", default=None)
-    pre.add_argument("--resume", action="store_true")
-    pre.add_argument("--out", type=Path, default=None)
-    known, _ = pre.parse_known_args(argv)
-    algorithm = known.algorithm or "protonet"
-    if known.resume and known.algorithm is None and known.out is not None:
-        try:  # the flags of a resumed run are those of its own algorithm
-            algorithm = read_run(known.out).config.algorithm
-        except ValueError as exc:
-            return fail(str(exc))
-    if algorithm not in ALGORITHMS:
-        return fail(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
-    parser = build_parser(algorithm)
-    parser.set_defaults(algorithm=algorithm)
-    args = parser.parse_args(argv)
-    explicit = explicit_flags(parser, argv)
     device = setup_device(args)
     if args.dist_timeout <= 0:
         return fail("--dist-timeout must be positive")
@@ -72,147 +41,15 @@ def main(argv: list[str] | None = None) -> int:
             return fail(str(exc))
         device = distributed.device_of(ctx, device)
     try:
-        return _train(args, explicit, given, device, ctx)
+        try:
+            prepared = prepare_run(args, explicit, given, device, ctx)
+        except (ValueError, FileNotFoundError) as exc:
+            return fail(str(exc))
+        if prepared.resumed and prepared.trainer.main:
+            print(prepared.resumed, file=sys.stderr)
+        return run(prepared.trainer, prepared.out, prepared.metadata, prepared.seconds)
     finally:
         distributed.shutdown()
-
-
-def _train(args, explicit: set[str], argv: list[str], device, ctx: DistContext | None) -> int:
-    out: Path = args.out or Path("runs") / args.algorithm
-    _, config_cls = ALGORITHMS[args.algorithm]
-    algo_config = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(config_cls)
-        if getattr(args, f.name) is not None
-    }
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    command = "python -m core.train " + shlex.join(argv)
-    saved = None
-    for name, value in (("--max-minutes", args.max_minutes), ("--workers", args.workers)):
-        if value is not None and value < 0:
-            return fail(f"{name} must not be negative")
-    try:
-        if args.resume:
-            saved = read_run(out)
-            config = merge(saved, config, algo_config, explicit)
-            algo_config, command = saved.algorithm_config, saved.command
-            if "amp" not in explicit:
-                args.amp = saved_amp(saved)
-    except ValueError as exc:
-        return fail(str(exc))
-    reason = problem(config)
-    if reason:
-        return fail(reason)
-    try:
-        root = _data_root(args, config, saved, explicit)
-        spec, algo_config = _input(config, root, algo_config, config_cls, explicit)
-        if saved is not None and "preprocess" in saved.metadata:  # the run's own inputs
-            spec = PreprocessSpec.from_metadata(saved.metadata)
-        torch.manual_seed(config.seed)  # weight initialisation
-        learner = build_learner(config.algorithm, algo_config)
-        inherited = ()
-        if config.init_backbone and saved is None:  # a resumed run has its own weights
-            inherited = init_backbone(learner, config.init_backbone)
-        split = config.split if config.dataset == "omniglot" else None
-        train_set = load_dataset(config.dataset, root, config.train_subset, spec, split=split)
-        val_set = load_dataset(config.dataset, root, config.val_subset, spec, split=split)
-        ctx, note = _world(ctx, saved)
-        trainer = Trainer(config, learner, train_set, val_set, device, args.workers, ctx, args.amp)
-    except (ValueError, FileNotFoundError) as exc:
-        return fail(str(exc))
-    if saved is not None:
-        learner.load_state_dict(saved.weights)
-        trainer.load_state_dict(saved.state)
-        if trainer.main:
-            amp = f" with --amp {args.amp}" if args.amp else ""
-            print(f"resuming {out / 'last.pt'} at step {trainer.step}{amp}{note}", file=sys.stderr)
-    if trainer.main:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(
-            out / "config.json",
-            {"train": dataclasses.asdict(config), "algorithm": dataclasses.asdict(learner.config)},
-        )
-    world = 1 if ctx is None else ctx.world
-    metadata = run_metadata(learner, spec, train_set, config, command, inherited, world)
-    minutes = args.max_minutes
-    return run(trainer, out, metadata, None if minutes is None else 60 * minutes)
-
-
-def run_metadata(
-    learner, spec: PreprocessSpec, train_set, config: TrainConfig, command: str,
-    inherited=(), world: int = 1,
-) -> dict:  # fmt: skip
-    """What a trained checkpoint records: backbone, preprocessing, data, the exact command and
-    configuration, and every character it has seen (``inherited``: an ``--init-backbone``'s)."""
-    return {
-        "backbone": learner.config.backbone,
-        "input_size": spec.size,
-        "preprocess_version": PREPROCESS_VERSION,
-        "preprocess": spec.to_dict(),
-        "dataset": train_set.describe(),
-        "train_command": command,
-        "train_config": dataclasses.asdict(config),
-        "split": train_set.split,
-        "subset": config.train_subset,
-        "train_characters": sorted(set(train_set.characters) | set(inherited)),
-        "core_version": __version__,
-        "world_size": world,
-    }
-
-
-def _world(ctx: DistContext | None, saved) -> tuple[DistContext | None, str]:
-    """The process context of a (resumed) run, and what to say about a change of world size.
-
-    A run started under torchrun draws its episodes by step and resumes with any number of
-    processes (one included); a run started as one process keeps its single episode stream.
-    """
-    if saved is None:
-        return ctx, ""
-    by_step = bool(saved.state.get("episodes_by_step"))
-    if ctx is not None and not by_step:
-        raise ValueError(
-            "this run was started as one process (one episode stream); resume it without "
-            "torchrun, or start a new run under torchrun"
-        )
-    if ctx is None and by_step:
-        ctx = DistContext()  # one process continuing a torchrun run: the same episodes
-    before, now = int(saved.state.get("world_size", 1)), 1 if ctx is None else ctx.world
-    if before == now:
-        return ctx, ""
-    return ctx, (
-        f" (trained on {before} process(es), continuing on {now}: the same episodes, "
-        f"split {now} way(s))"
-    )
-
-
-def _data_root(args, config: TrainConfig, saved, explicit: set[str]) -> Path:
-    """``--data-root``; for a folder dataset resumed without it, the folder the run used."""
-    if config.dataset != "folder" or "data_root" in explicit:
-        return args.data_root
-    recorded = (saved.metadata.get("dataset") or {}).get("root") if saved else None
-    if recorded:
-        return Path(recorded)
-    raise ValueError("--dataset folder needs --data-root DIR: a folder of class sub-folders")
-
-
-def _input(config: TrainConfig, root: Path, algo_config: dict, config_cls, explicit: set[str]):
-    """The preprocessing spec of the run and the learner config matching it (channels, size)."""
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    spec = default_preprocess(config.dataset, root)
-    if "input_size" in algo_config:
-        spec = dataclasses.replace(spec, size=int(algo_config["input_size"]))
-    channels = algo_config.get("in_channels")
-    if channels is not None and "in_channels" in explicit and channels != spec.channels:
-        raise ValueError(
-            f"--in-channels {channels} does not match the {config.dataset} input "
-            f"({spec.kind}, {spec.channels} channel(s))"
-        )
-    algo_config = dict(algo_config)
-    if "in_channels" in fields:
-        algo_config["in_channels"] = spec.channels
-    if "input_size" in fields:
-        algo_config["input_size"] = spec.size
-    return spec, algo_config
 
 
 if __name__ == "__main__":

@@ -409,3 +409,48 @@ def test_corrupt_image_is_replaced_by_another_of_its_class(tmp_path):
         workers = list(episodes(ds, spec, 4, seed=3, workers=2))
     for p, w in zip(plain, workers, strict=True):
         assert torch.equal(p.support, w.support) and torch.equal(p.query, w.query)
+
+
+# -- the registry and trained_on -------------------------------------------------------------------
+
+
+def test_a_registered_dataset_is_served_by_name(tmp_path):
+    from core.data import datasets
+    from core.data.base import InMemoryDataset, class_layout
+
+    def load(root, subset, spec, split):
+        offsets, counts = class_layout([2, 2])
+        images = torch.zeros(4, 1, spec.size, spec.size, dtype=torch.uint8)
+        return InMemoryDataset("toy", split, subset, root, ("a", "b"), offsets, counts, spec,
+                               images=images)  # fmt: skip
+
+    kind = datasets.DatasetKind("toy", "a toy", ("one", "two"), load,
+                                lambda root: PreprocessSpec("ink", 12), kinds=frozenset({"ink"}))
+    datasets.register(kind)
+    try:
+        ds = load_dataset("toy", tmp_path, "train")
+        assert ds.split == "one" and ds.preprocess == PreprocessSpec("ink", 12)
+        assert load_dataset("toy", tmp_path, "train", split="two").split == "two"
+        with pytest.raises(ValueError, match="unknown split"):
+            load_dataset("toy", tmp_path, "train", split="three")
+        with pytest.raises(ValueError, match="ink"):
+            load_dataset("toy", tmp_path, "train", preprocess=RGB)
+        with pytest.raises(ValueError, match="registered already"):
+            datasets.register(kind)
+    finally:
+        del datasets._REGISTRY["toy"]
+
+
+def test_trained_on_reads_the_dataset_and_split_of_a_checkpoint(tmp_path):
+    from core.data.datasets import DataSource, trained_on
+
+    assert trained_on({}) == DataSource("omniglot", "vinyals")  # before datasets were recorded
+    assert trained_on({"split": "lake"}) == DataSource("omniglot", "lake")
+    cifar = {"dataset": {"name": "cifar-fs"}, "split": "bertinetto"}
+    assert trained_on(cifar).split == "bertinetto"
+    assert trained_on({"dataset": {"name": "miniimagenet"}, "split": None}).split == "ravi"
+    folder = trained_on({"dataset": {"name": "folder", "root": str(tmp_path)}, "split": "seeded"})
+    assert folder == DataSource("folder", None, str(tmp_path))
+    assert folder.where(Path("/elsewhere")) == tmp_path
+    assert folder.where(Path("/elsewhere"), root_given=True) == Path("/elsewhere")
+    assert trained_on({"dataset": {"name": 5}, "split": ["x"]}) == DataSource("omniglot", "vinyals")

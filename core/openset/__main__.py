@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from core.cli import add_data_args, add_device_args, fail, load_checkpoint_arg
 from core.data import load_dataset
+from core.data.datasets import split_label, trained_on
 from core.evaluate import EVAL_SEED, overlap_problem
 from core.openset.calibration import (
     Calibration,
@@ -188,12 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             check_kind(args.score, learner)
         except ValueError as exc:
             return fail(str(exc))
-    trained = ckpt.metadata.get("dataset") or {}
-    dataset = trained.get("name", "omniglot")
-    split = ckpt.metadata.get("split", "vinyals")
-    args.split = split if dataset == "omniglot" else None
-    root = trained.get("root") if dataset == "folder" and not args.data_root_given else None
-    root = root or args.data_root
+    source = trained_on(ckpt.metadata)
+    dataset, args.split = source.name, source.split
+    root = source.where(args.data_root, args.data_root_given)
     try:
         if args.calibration is not None:
             calibration = load_calibration(args.calibration, args.checkpoint)
@@ -229,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             save_calibration(out, calibration)
         except OSError as exc:
             return fail(f"cannot write {out}: {exc.strerror or exc}")
-    where = f"{args.split or dataset}/test"
+    where = f"{split_label(dataset, args.split)}/test"
     if args.json:
         print(json.dumps(dict(calibration.to_json(), test=test)))
     elif test:

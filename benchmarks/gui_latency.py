@@ -8,7 +8,7 @@ Measures, in the real window with simulated mouse strokes:
    heartbeat (interval 2 ms): the largest gap between two ticks minus the interval, compared
    with the same heartbeat while the window is idle (the machine's own scheduling noise).
 
-``--checkpoint`` defaults to the window's default (``metagui.checkpoints.DEFAULT_CHECKPOINT``).
+``--checkpoint`` defaults to the window's default (``metagui.app.checkpoints.DEFAULT_CHECKPOINT``).
 ``--view map`` (the embedding map on screen, recomputed with every prediction: the window's
 choice for metric learners) or ``--view loss`` (the inner-loop loss tab); default: the window's.
 
@@ -35,10 +35,10 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from metagui.checkpoints import shipped_checkpoints
-from metagui.main_window import MainWindow
-from metagui.runtime import SWITCH_INTERVAL, freeze_startup_objects, tune_process
-from metagui.session import Drawing, Example
+from metagui.app.checkpoints import shipped_checkpoints
+from metagui.app.session import Drawing, Example
+from metagui.control.runtime import SWITCH_INTERVAL, freeze_startup_objects, tune_process
+from metagui.ui.main_window import MainWindow
 
 WAYS, SHOTS = 5, 5
 

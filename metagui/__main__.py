@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from PySide6.QtWidgets import QApplication
 
-    from metagui.main_window import MainWindow
-    from metagui.runtime import freeze_startup_objects, tune_process
+    from metagui.control.runtime import freeze_startup_objects, tune_process
+    from metagui.ui.main_window import MainWindow
 
     tune_process()  # allocator, GIL hand-over: see metagui/runtime.py
     if args.threads > 0:

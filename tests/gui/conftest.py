@@ -14,7 +14,7 @@ from PySide6.QtCore import QThread
 
 from core.algorithms import build_learner
 from core.checkpoint import save_checkpoint
-from metagui.worker import JobQueue
+from metagui.control.worker import JobQueue
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "assets" / "checkpoints" / "protonet-omniglot.pt"

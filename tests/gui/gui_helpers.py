@@ -78,7 +78,7 @@ def extract_characters(root: Path, dest: Path, count: int, drawers: int) -> list
 
 
 def make_window(qtbot, checkpoint: Path | None):
-    from metagui.main_window import MainWindow
+    from metagui.ui.main_window import MainWindow
 
     window = MainWindow(checkpoint=checkpoint)
     window.ask_before_discard = False  # no modal question when the test closes it

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from core.data.preprocess import preprocess_image, rasterize_strokes
 from core.data.spec import PreprocessSpec
-from metagui.widgets.canvas import DrawingCanvas
+from metagui.ui.widgets.canvas import DrawingCanvas
 
 
 def make_canvas(qtbot) -> DrawingCanvas:

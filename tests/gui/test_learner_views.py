@@ -11,7 +11,7 @@ from test_window import SHAPES, adapted, teach
 
 from core.algorithms import build_learner
 from core.checkpoint import save_checkpoint
-from metagui.learner_views import MemoryView, SimilarityView
+from metagui.app.learner_views import MemoryView, SimilarityView
 
 
 def checkpoint(tmp_path, algorithm: str, **config):

@@ -159,8 +159,8 @@ def test_shipped_protonet_rejects_an_untaught_omniglot_character(
 def test_map_caption_says_when_the_2d_view_disagrees_with_the_prediction(qtbot):
     import numpy as np
 
-    from metagui.jobs import MapUpdate
-    from metagui.widgets.embedding_plot import EmbeddingPlot, disagreement
+    from metagui.app.compute import MapUpdate
+    from metagui.ui.widgets.embedding_plot import EmbeddingPlot, disagreement
 
     found = MapUpdate(
         support=np.array([[0.0, 0.0], [10.0, 0.0]]),
@@ -181,7 +181,7 @@ def test_map_caption_says_when_the_2d_view_disagrees_with_the_prediction(qtbot):
 
 
 def test_compare_mode_says_none_of_these_for_both_learners(qtbot, checkpoint, tmp_path):
-    from metagui.widgets.compare_panel import NONE_OF_THESE
+    from metagui.ui.widgets.compare_panel import NONE_OF_THESE
 
     calibrate(checkpoint, 1e-6)
     torch.manual_seed(1)

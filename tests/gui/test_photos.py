@@ -65,8 +65,8 @@ def test_photos_and_drawings_feed_an_rgb_checkpoint(qtbot, photo_window, tmp_pat
 
 def test_a_photo_becomes_a_drawing_for_an_ink_checkpoint(tmp_path):
     """The reverse: a colour photo's ink map for a drawing checkpoint, through the same spec."""
-    from metagui.jobs import load_files
-    from metagui.widgets.images import example_qimage
+    from metagui.app.compute import load_files
+    from metagui.ui.widgets.images import example_qimage
 
     path = tmp_path / "bar.png"
     img = Image.new("RGB", (80, 80), "white")

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 from PySide6.QtGui import QFontMetrics, QImage, QPainter
 
-from metagui.widgets.plots import KEPT_CURVES, LossPlot, ProbabilityPlot
+from metagui.ui.widgets.plots import KEPT_CURVES, LossPlot, ProbabilityPlot
 
 
 def y_range(plot: LossPlot) -> tuple[float, float]:
@@ -81,7 +81,7 @@ def test_zero_loss_is_drawn_at_the_floor(qtbot):
 
 
 # ---------------------------------------------------------------- probability bars
-#: Long Omniglot class names as the window shows them (metagui.jobs.character_label).
+#: Long Omniglot class names as the window shows them (metagui.app.compute.character_label).
 NAMES_20 = (
     "Mkhedruli (Georgian) 12 ↻270°",
     "Atlantean 3",
@@ -203,7 +203,7 @@ def test_probability_updates_touch_neither_the_axes_nor_the_view_range(qtbot, mo
 
 
 def _map(centres: np.ndarray):
-    from metagui.jobs import MapUpdate
+    from metagui.app.compute import MapUpdate
 
     return MapUpdate(
         support=centres.copy(),
@@ -220,7 +220,7 @@ def _shown_boxes(plot) -> list:
 
 
 def test_map_names_never_overlap_and_the_predicted_class_keeps_its_name(qtbot):
-    from metagui.widgets.embedding_plot import EmbeddingPlot
+    from metagui.ui.widgets.embedding_plot import EmbeddingPlot
 
     plot = EmbeddingPlot()
     qtbot.addWidget(plot)

@@ -13,7 +13,7 @@ from test_window import SHAPES, adapted, teach
 
 from core.algorithms import ALGORITHMS, build_learner
 from core.checkpoint import save_checkpoint
-from metagui.widgets.controls import SettingsBar
+from metagui.ui.widgets.controls import SettingsBar
 
 
 def checkpoint(tmp_path, algorithm: str, **config):

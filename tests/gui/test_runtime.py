@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 
-from metagui.runtime import SWITCH_INTERVAL, freeze_startup_objects, tune_process
+from metagui.control.runtime import SWITCH_INTERVAL, freeze_startup_objects, tune_process
 
 
 def test_the_gil_is_handed_over_more_often_than_cpythons_default():

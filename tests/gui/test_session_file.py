@@ -10,7 +10,7 @@ from gui_helpers import draw, line
 from PIL import Image
 from test_window import teach
 
-from metagui import session_file
+from metagui.app import session_file
 
 
 def test_save_and_reopen_gives_the_same_classes_and_query(qtbot, window, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from metagui.throttle import Debounce, Throttle
+from metagui.control.throttle import Debounce, Throttle
 
 
 def test_throttle_runs_an_isolated_request_at_once_and_caps_a_burst(qtbot):

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 from core.algorithms import build_learner
 from core.checkpoint import save_checkpoint
 from core.data.splits import load_split
-from metagui.jobs import MapUpdate, character_label
-from metagui.widgets.canvas import DrawingCanvas
+from metagui.app.compute import MapUpdate, character_label
+from metagui.ui.widgets.canvas import DrawingCanvas
 
 SHAPES = {
     "bar": [line((0.2, 0.5), (0.8, 0.5))],
@@ -229,7 +229,7 @@ def test_shipped_checkpoints_are_listed(qtbot, monkeypatch, tmp_path, random_che
     for name in ("anil-omniglot.pt", "other-omniglot.pt"):
         (folder / name).write_bytes(random_checkpoint.read_bytes())
     monkeypatch.setenv("METAGUI_CHECKPOINTS", str(folder))
-    from metagui.main_window import MainWindow
+    from metagui.ui.main_window import MainWindow
 
     window = MainWindow()
     qtbot.addWidget(window)

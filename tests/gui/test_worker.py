@@ -9,9 +9,9 @@ import time
 import torch
 
 from core.algorithms import build_learner
-from metagui import jobs
-from metagui.session import DRAWING_SPEC, Session
-from metagui.worker import Job, JobQueue
+from metagui.app import compute as jobs
+from metagui.app.session import DRAWING_SPEC, Session
+from metagui.control.worker import Job, JobQueue
 
 CPU = torch.device("cpu")
 
@@ -59,7 +59,7 @@ def test_adaptation_records_through_the_worker(qtbot):
 
 
 def jobs_example(seed: int):
-    from metagui.session import Example
+    from metagui.app.session import Example
 
     g = torch.Generator().manual_seed(seed)
     return Example((torch.rand(1, 28, 28, generator=g) > 0.8).float(), "test")

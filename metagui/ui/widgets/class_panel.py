@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from metagui.jobs import ROTATION_NOTE
-from metagui.session import Session, TaskClass
-from metagui.widgets.canvas import FileDropTarget
-from metagui.widgets.images import class_colour, thumbnail
+from metagui.app.compute import ROTATION_NOTE
+from metagui.app.session import Session, TaskClass
+from metagui.ui.widgets.canvas import FileDropTarget
+from metagui.ui.widgets.images import class_colour, thumbnail
 
 THUMB = 48
 NAME_TIP = "Class name: click to edit"

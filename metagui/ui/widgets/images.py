@@ -8,7 +8,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPixmap
 
-from metagui.session import Example
+from metagui.app.session import Example
 
 #: One colour per class position (used by the class rows and the probability bars).
 CLASS_COLOURS = (

@@ -20,8 +20,8 @@ from PySide6.QtCore import QObject, Signal
 
 from core.data.spec import PreprocessSpec
 from core.data.splits import ClassBank, load_split
-from metagui import jobs
-from metagui.worker import Job, JobQueue
+from metagui.app import compute as jobs
+from metagui.control.worker import Job, JobQueue
 
 
 @dataclass(frozen=True)

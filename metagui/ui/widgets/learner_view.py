@@ -8,8 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from metagui.learner_views import LearnerView, MemoryView, SimilarityView
-from metagui.widgets.images import class_colour
+from metagui.app.learner_views import LearnerView, MemoryView, SimilarityView
+from metagui.ui.widgets.images import class_colour
 
 CAPTIONS = {
     "memory": (

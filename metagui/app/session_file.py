@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from metagui.session import Drawing, Example, TaskClass, ink_picture, keep_picture
+from metagui.app.session import Drawing, Example, TaskClass, ink_picture, keep_picture
 
 FORMAT, VERSION = "metagui-session", 1
 MANIFEST = "manifest.json"

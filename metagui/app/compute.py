@@ -24,9 +24,9 @@ from core.data.splits import ClassBank, load_split
 from core.embedding_map import Projection
 from core.openset import Calibration
 from core.openset.rejector import Rejector
-from metagui.learner_views import learner_view
-from metagui.openset import OpenSetState, read_openset
-from metagui.session import DRAWING_SPEC, Drawing, Example, SupportSet, keep_picture
+from metagui.app.learner_views import learner_view
+from metagui.app.openset import OpenSetState, read_openset
+from metagui.app.session import DRAWING_SPEC, Drawing, Example, SupportSet, keep_picture
 
 
 @dataclass(frozen=True)

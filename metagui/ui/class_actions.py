@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFileDialog
 
-from metagui import jobs
-from metagui.background import Decoding, FilesRead
-from metagui.checkpoints import data_status
-from metagui.session import Example, TaskClass
-from metagui.widgets.images import class_colour
+from metagui.app import compute as jobs
+from metagui.app.checkpoints import data_status
+from metagui.app.session import Example, TaskClass
+from metagui.control.background import Decoding, FilesRead
+from metagui.ui.widgets.images import class_colour
 
 IMAGE_FILTER = (
     "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from metagui.controller import Predicted
-from metagui.widgets.images import class_colour
+from metagui.control.learner import Predicted
+from metagui.ui.widgets.images import class_colour
 
 LEARNER_VIEW_TITLES = {"memory": "Memory (MANN)", "similarity": "Similarity to each example"}
 #: Colour of the "none of these" answer (no class's colour).

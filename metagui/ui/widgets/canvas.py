@@ -1,6 +1,6 @@
 """A square drawing canvas that stores pen strokes (mouse or tablet) and accepts dropped files.
 
-Strokes are kept in a unit square (see ``metagui.session.Drawing``); the raster the model sees is
+Strokes are kept in a unit square (see ``metagui.app.session.Drawing``); the raster the model
 made from them by core's ``rasterize_strokes`` + ``preprocess_image``, never from the screen.
 """
 
@@ -12,7 +12,7 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from metagui.session import Drawing, Point, Stroke
+from metagui.app.session import Drawing, Point, Stroke
 
 
 def dropped_paths(mime) -> list[Path]:

@@ -21,13 +21,13 @@ from PySide6.QtWidgets import (
 )
 
 from core.device import available_devices
-from metagui.widgets.canvas import DrawingCanvas
-from metagui.widgets.class_panel import ClassPanel
-from metagui.widgets.compare_panel import ComparePanel
-from metagui.widgets.controls import MessageBanner, SettingsBar, StatusText, named
-from metagui.widgets.embedding_plot import EmbeddingPlot
-from metagui.widgets.learner_view import LearnerViewPanel
-from metagui.widgets.plots import LossPlot, ProbabilityPlot
+from metagui.ui.widgets.canvas import DrawingCanvas
+from metagui.ui.widgets.class_panel import ClassPanel
+from metagui.ui.widgets.compare_panel import ComparePanel
+from metagui.ui.widgets.controls import MessageBanner, SettingsBar, StatusText, named
+from metagui.ui.widgets.embedding_plot import EmbeddingPlot
+from metagui.ui.widgets.learner_view import LearnerViewPanel
+from metagui.ui.widgets.plots import LossPlot, ProbabilityPlot
 
 
 def _action(window: QMainWindow, text: str, name: str, shortcut=None) -> QAction:

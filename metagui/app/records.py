@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from core.checkpoint import Checkpoint
-from metagui.session import Drawing, Example
+from metagui.app.session import Drawing, Example
 
 
 class ProblemCode(enum.Enum):

@@ -16,7 +16,7 @@ def checkpoint_dir() -> Path:
     override = os.environ.get("METAGUI_CHECKPOINTS")
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parents[1] / "assets" / "checkpoints"
+    return Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
 
 
 def shipped_checkpoints(folder: Path | None = None) -> list[Path]:

@@ -12,11 +12,11 @@ import torch
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit
 
-from metagui.background import Background
-from metagui.checkpoints import checkpoint_dir, data_status, shipped_checkpoints
-from metagui.class_actions import ClassActions
-from metagui.compare import CompareBinding
-from metagui.controller import (
+from metagui.app.checkpoints import checkpoint_dir, data_status, shipped_checkpoints
+from metagui.app.openset import OpenSetView
+from metagui.app.session import Drawing, Example, Session, TaskClass
+from metagui.control.background import Background
+from metagui.control.learner import (
     Adapted,
     LearnerController,
     Loaded,
@@ -26,13 +26,13 @@ from metagui.controller import (
     Query,
     Stepped,
 )
-from metagui.files import FileActions
-from metagui.openset import OpenSetView
-from metagui.results_view import ResultsView
-from metagui.session import Drawing, Example, Session, TaskClass
-from metagui.throttle import Debounce, Throttle
-from metagui.widgets.images import example_qimage
-from metagui.window_layout import WindowLayout
+from metagui.control.throttle import Debounce, Throttle
+from metagui.ui.class_actions import ClassActions
+from metagui.ui.compare import CompareBinding
+from metagui.ui.files import FileActions
+from metagui.ui.results_view import ResultsView
+from metagui.ui.widgets.images import example_qimage
+from metagui.ui.window_layout import WindowLayout
 
 IMAGE_FILTER = (
     "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp *.pgm *.ppm);;All files (*)"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 
-from metagui.controller import (
+from metagui.control.learner import (
     LearnerController,
     Loaded,
     Predicted,

@@ -13,8 +13,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsItem
 
-from metagui.jobs import ROTATION_NOTE
-from metagui.widgets.images import class_colour
+from metagui.app.compute import ROTATION_NOTE
+from metagui.ui.widgets.images import class_colour
 
 pg.setConfigOptions(antialias=False, background="w", foreground="#333333")
 

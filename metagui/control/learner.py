@@ -23,8 +23,10 @@ from core.checkpoint import Checkpoint
 from core.data.spec import PreprocessSpec
 from core.embedding_map import Projection, has_map
 from core.openset.rejector import Rejector
-from metagui import jobs
-from metagui.controller_records import (
+from metagui.app import compute as jobs
+from metagui.app.learner_views import MemoryView, SimilarityView
+from metagui.app.openset import OpenSetState
+from metagui.app.records import (
     Adapted,
     AdaptKey,
     Kind,
@@ -35,10 +37,8 @@ from metagui.controller_records import (
     Query,
     Stepped,
 )
-from metagui.learner_views import MemoryView, SimilarityView
-from metagui.openset import OpenSetState
-from metagui.session import DRAWING_SPEC, Session, SupportError, SupportSet
-from metagui.worker import Job, JobQueue
+from metagui.app.session import DRAWING_SPEC, Session, SupportError, SupportSet
+from metagui.control.worker import Job, JobQueue
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 
-from metagui.jobs import MapUpdate
-from metagui.widgets.images import class_colour
+from metagui.app.compute import MapUpdate
+from metagui.ui.widgets.images import class_colour
 
 
 class EmbeddingPlot(pg.PlotWidget):

@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from metagui import session_file
-from metagui.session import Drawing, Session, SupportError
+from metagui.app import session_file
+from metagui.app.session import Drawing, Session, SupportError
 
 SESSION_FILTER = "metagui sessions (*.metagui)"
 MAX_RECENT = 8

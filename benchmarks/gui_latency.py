@@ -57,7 +57,7 @@ class Bench:
         self.app, self.w = app, window
         self.phases: list[tuple[float, float, float, float]] = []
         self.first_record: dict[int, object] = {}  # job id -> its first record
-        window.model_thread.yielded.connect(
+        window.learner.thread.yielded.connect(
             lambda job, record: self.first_record.setdefault(job.id, record)
         )
 
@@ -70,13 +70,13 @@ class Bench:
             time.sleep(0.0005)
 
     def idle(self) -> None:
-        self.wait_until(lambda: not self.w.model_thread.busy())
+        self.wait_until(lambda: not self.w.learner.thread.busy())
         for _ in range(5):
             self.app.processEvents()
 
     def query_stroke(self, rng: np.random.Generator) -> float:
         """Draw one query stroke; return seconds from pen-up to updated bars."""
-        canvas = self.w.query_canvas
+        canvas = self.w.query.canvas
         sq = canvas.square()
         pts = rng.uniform(0.2, 0.8, size=(6, 2))
 
@@ -88,16 +88,16 @@ class Bench:
         )
         for p in pts[1:]:
             QTest.mouseMove(canvas, at(p))
-        self.w._live.cancel()  # strokes here take microseconds; no live update mid-stroke
+        self.w.query._live.cancel()  # strokes here take microseconds; no live update mid-stroke
         self.idle()
         start = time.perf_counter()
         QTest.mouseRelease(
             canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(pts[-1])
         )
-        version = self.w._query_version
-        self.wait_until(lambda: self.w.shown_query_version >= version)
+        version = self.w.teaching.query_version
+        self.wait_until(lambda: self.w.results.shown_query_version >= version)
         end = time.perf_counter()
-        job = self.w.last_job
+        job = self.w.learner.last_job
         self.wait_until(lambda: job.id in self.first_record)  # our slot runs after the window's
         worker = self.first_record[job.id].elapsed  # preprocess + classify, in the worker
         self.phases.append(
@@ -113,16 +113,16 @@ class Bench:
     def add_example(self, drawing: Drawing, index: int) -> float:
         """ "Add to class" with a query present; return seconds to bars after re-adaptation."""
         self.idle()
-        self.w.teach_canvas.set_drawing(drawing)
-        seen = self.w.shown_query_version
+        self.w.teach.canvas.set_drawing(drawing)
+        seen = self.w.results.shown_query_version
         adapted = self.w.learner._cache
         start = time.perf_counter()
-        self.w.add_drawing(index)
+        self.w.teach.add_drawing(index)
         self.wait_until(
             lambda: (
                 self.w.learner._cache is not adapted
                 and self.w.learner._cache is not None
-                and self.w.shown_query_version >= seen
+                and self.w.results.shown_query_version >= seen
                 and not self.w._plot_throttle.pending()
             )
         )
@@ -137,7 +137,7 @@ class Bench:
         timer.start(interval_ms)
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
-            if work is not None and not self.w.model_thread.busy():
+            if work is not None and not self.w.learner.thread.busy():
                 work()
             self.app.processEvents()
             time.sleep(0.0002)
@@ -186,12 +186,12 @@ def main() -> int:
     bench.wait_until(lambda: w.checkpoint is not None)
     if not args.no_freeze:
         freeze_startup_objects()
-    w.ask_before_discard = False
+    w.files.ask_before_discard = False
     w.settings.steps.setValue(args.steps)
     if args.view is not None:
-        w.model_tabs.setCurrentWidget(w.map_plot if args.view == "map" else w.loss_plot)
-    view = "map" if w.model_tabs.currentWidget() is w.map_plot else "loss"
-    w._hyper.cancel()
+        w.model.setCurrentWidget(w.model.map_plot if args.view == "map" else w.model.loss_plot)
+    view = "map" if w.model.currentWidget() is w.model.map_plot else "loss"
+    w.setup._hyper.cancel()
     w.learner.set_overrides(*w.settings.overrides())
     rng = np.random.default_rng(0)
     shapes = [rng.uniform(0.15, 0.85, size=(4, 2)) for _ in range(WAYS)]
@@ -203,8 +203,8 @@ def main() -> int:
                 for d in (glyph(rng, shapes[c]) for _ in range(SHOTS - 1))
             ],
         )
-        w.panel.refresh(w.session, c)
-    w.request_prediction()
+        w.teach.panel.refresh(w.session, c)
+    w.query.request()
     bench.idle()
 
     for _ in range(5):  # warm-up
@@ -217,7 +217,7 @@ def main() -> int:
     for t in range(max(10, args.trials // 5)):
         c = t % WAYS
         readapt.append(bench.add_example(glyph(rng, shapes[c]), c))
-        w.remove_example(c, len(w.session.classes[c].examples) - 1)  # back to 5-shot
+        w.teaching.remove_example(c, len(w.session.classes[c].examples) - 1)  # back to 5-shot
     bench.idle()
 
     idle_gaps = bench.heartbeat(args.seconds / 2)
@@ -226,7 +226,7 @@ def main() -> int:
     def churn():  # a new adaptation whenever the last one ended (support "changed")
         counter[0] += 1
         w.session._changed()
-        w.request_prediction()
+        w.query.request()
 
     slot_times: list[float] = []
     slot_cpu: dict[str, list[float]] = {}
@@ -250,7 +250,7 @@ def main() -> int:
     w._plot_throttle.callback = w._update_plots
     busy_gaps = bench.heartbeat(args.seconds, churn)
     bench.idle()
-    adapt_ms = (w.last_adaptation_s or math.nan) * 1000
+    adapt_ms = (w.learner.last_adaptation_s or math.nan) * 1000
     w.close()
 
     load = os.getloadavg()

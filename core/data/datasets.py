@@ -39,6 +39,8 @@ class DatasetKind:
     import their module on first use, so the registry is cheap to import.
     ``kinds``: the preprocessing kinds it can serve (``ink``, ``rgb``).
     ``has_root``: its classes live where the user pointed (a folder): a checkpoint records it.
+    ``reports_progress``: ``load`` takes ``progress=callback(which, done, total)`` and calls it
+    while decoding (the window shows a progress bar the first time).
     """
 
     name: str
@@ -49,6 +51,8 @@ class DatasetKind:
     kinds: frozenset[str] = frozenset({"ink", "rgb"})
     has_root: bool = False
     split_of: Callable[[Path], str] | None = None
+    reports_progress: bool = False
+    title: str = ""  # how messages name it ("Omniglot"); default: its name
 
 
 _REGISTRY: dict[str, DatasetKind] = {}
@@ -112,10 +116,12 @@ def load_dataset(
     subset: str,
     preprocess: PreprocessSpec | None = None,
     split: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> FewShotDataset:
     """The ``subset`` (train, val, test, trainval) of dataset ``name`` under ``root``.
 
-    ``preprocess``: the spec items are decoded with (default: ``default_preprocess``).
+    ``preprocess``: the spec items are decoded with (default: ``default_preprocess``);
+    ``progress(which, done, total)``: told while a dataset that reports progress decodes.
     Raises ValueError or DataNotFoundError with a one-line reason.
     """
     kind = dataset_kind(name)
@@ -125,6 +131,8 @@ def load_dataset(
     if spec.kind not in kind.kinds:
         served = " or ".join(sorted(kind.kinds))
         raise ValueError(f"{name} is served as {served} images; choose a preprocess of that kind")
+    if progress is not None and kind.reports_progress:
+        return kind.load(root, subset, spec, split, progress=progress)
     return kind.load(root, subset, spec, split)
 
 
@@ -145,11 +153,10 @@ class DataSource:
         return Path(data_root)
 
     def load(self, data_root: Path, subset: str, preprocess: PreprocessSpec | None = None,
-             root_given: bool = False) -> FewShotDataset:  # fmt: skip
+             root_given: bool = False, progress=None) -> FewShotDataset:  # fmt: skip
         """``subset`` of the same dataset and split the checkpoint was trained on."""
-        return load_dataset(
-            self.name, self.where(data_root, root_given), subset, preprocess, self.split
-        )
+        where = self.where(data_root, root_given)
+        return load_dataset(self.name, where, subset, preprocess, self.split, progress)
 
 
 def trained_on(metadata: dict) -> DataSource:
@@ -176,10 +183,10 @@ def trained_on(metadata: dict) -> DataSource:
 # ---- the built-in datasets -------------------------------------------------------------------
 
 
-def _omniglot(root: Path, subset: str, spec: PreprocessSpec, split: str | None):
+def _omniglot(root: Path, subset: str, spec: PreprocessSpec, split: str | None, progress=None):
     from core.data.splits import load_split
 
-    return load_split(root, split or "vinyals", subset, spec.size)
+    return load_split(root, split or "vinyals", subset, spec.size, progress=progress)
 
 
 def _miniimagenet(root: Path, subset: str, spec: PreprocessSpec, split: str | None):
@@ -223,14 +230,15 @@ def _cifar_size() -> int:
 register(DatasetKind(
     "omniglot", "Omniglot drawings (Vinyals or Lake split)", ("vinyals", "lake"), _omniglot,
     lambda root: PreprocessSpec("ink", DEFAULT_SIZE), kinds=frozenset({"ink"}),
+    reports_progress=True, title="Omniglot",
 ))  # fmt: skip
 register(DatasetKind(
     "miniimagenet", "MiniImageNet photos (Ravi split)", ("ravi",), _miniimagenet,
-    lambda root: PreprocessSpec("rgb", MINIIMAGENET_SIZE),
+    lambda root: PreprocessSpec("rgb", MINIIMAGENET_SIZE), title="MiniImageNet",
 ))  # fmt: skip
 register(DatasetKind(
     "cifar-fs", "CIFAR-FS photos (Bertinetto split)", ("bertinetto",), _cifar_fs,
-    lambda root: PreprocessSpec("rgb", _cifar_size()),
+    lambda root: PreprocessSpec("rgb", _cifar_size()), title="CIFAR-FS",
 ))  # fmt: skip
 register(DatasetKind(
     "folder", "a folder of class sub-folders", None, _folder, _folder_preprocess,

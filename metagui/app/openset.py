@@ -1,18 +1,20 @@
-"""The open-set answer "none of these" in the window: the checkpoint's calibration file, and
-the switch that turns it on (mixed into ``MainWindow`` as ``OpenSetView``).
-
-The decision itself is computed on the model thread with the probabilities (``jobs.open_set``);
-the window only shows it (``ResultsView._show_prediction``).
-"""
+"""The open-set answer "none of these": a checkpoint's calibration file, and the one place that
+decides which queries are rejected (``answer``, run on the model thread for both the last
+adaptation step and later classifications). The window only shows the decision."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.algorithms.base import Learner
-from core.openset import Calibration, CalibrationError, calibration_path, load_calibration
-from core.openset.score import check_kind
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from core.algorithms.base import Classifier, Learner
+    from core.openset import Calibration
+    from core.openset.rejector import Rejector
 
 #: QSettings key of the switch.
 SETTING = "openset"
@@ -33,6 +35,9 @@ class OpenSetState:
 
 def read_openset(checkpoint: Path, learner: Learner) -> OpenSetState:
     """The calibration file next to ``checkpoint`` (``calibration_path``), checked against it."""
+    from core.openset import CalibrationError, calibration_path, load_calibration
+    from core.openset.score import check_kind
+
     path = calibration_path(checkpoint)
     command = f"python -m core.openset --checkpoint {checkpoint}"
     if not path.is_file():
@@ -48,30 +53,35 @@ def read_openset(checkpoint: Path, learner: Learner) -> OpenSetState:
     return OpenSetState(calibration)
 
 
-class OpenSetView:
-    """The “None of these” switch (``openSetCheck``): persisted in QSettings, disabled with
-    the reason as tooltip when the checkpoint has no usable calibration."""
+@dataclass(frozen=True)
+class OpenSetJob:
+    """Open-set answers asked of a job: the checkpoint's ``calibration``, its ``learner``, the
+    support ``images`` ``(n, C, S, S)`` with ``labels`` ``(n,)``; ``rejector``: already fitted
+    to them (cached by the controller), else None."""
 
-    def _init_openset(self) -> None:
-        box = self.openset_check
-        box.setChecked(bool(self.qsettings.value(SETTING, False, type=bool)))
-        self.learner.reject_unknown = self.second.reject_unknown = box.isChecked()
-        box.toggled.connect(self._openset_toggled)
-        self.learner.loaded.connect(lambda _loaded: self._openset_available())
-        self._openset_available()
+    calibration: Calibration
+    learner: Learner
+    images: torch.Tensor
+    labels: torch.Tensor
+    rejector: Rejector | None = None
 
-    def _openset_available(self) -> None:
-        state = self.learner.openset
-        box = self.openset_check
-        box.setEnabled(state.calibration is not None)
-        if state.calibration is None:
-            box.setToolTip(state.reason or "Load a checkpoint first")
-        else:
-            c = state.calibration
-            box.setToolTip(TIP_ON.format(rate=c.true_accept_rate, score=c.score))
 
-    def _openset_toggled(self, on: bool) -> None:
-        self.qsettings.setValue(SETTING, on)
-        self.learner.set_reject_unknown(on)
-        self.second.set_reject_unknown(on)  # compare mode's learner, with its own calibration
-        self.request_prediction()
+def answer(
+    job: OpenSetJob | None, classifier: Classifier, queries: torch.Tensor
+) -> tuple[torch.Tensor, np.ndarray | None, Rejector | None]:
+    """``(probs (n_query, n_way), rejected (n_query,) bool or None, rejector)`` of ``queries``
+    (on the classifier's device) under ``classifier``: the one place the window's "none of
+    these" is decided. Without a ``job`` nothing is rejected (``None, None``)."""
+    import torch
+
+    from core.openset.rejector import Rejector
+
+    with torch.no_grad():
+        if job is None:
+            return torch.softmax(classifier.logits(queries), dim=1), None, None
+        rejector = job.rejector or Rejector.fit(
+            job.calibration, job.learner, job.images.to(queries.device),
+            job.labels.to(queries.device), classifier,
+        )  # fmt: skip
+        logits, flags = rejector.decide(queries, classifier)
+        return torch.softmax(logits, dim=1), flags.cpu().numpy(), rejector

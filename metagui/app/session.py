@@ -8,21 +8,37 @@ checkpoint and an RGB image for a photo checkpoint, and a photo the reverse.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from core.data.preprocess import CANVAS_SIZE, rasterize_strokes
-from core.data.spec import PreprocessSpec
+if TYPE_CHECKING:  # torch and core load in the background: the window paints before them
+    import torch
 
-#: The preprocessing of the window before a checkpoint is loaded (Omniglot's drawings).
-DRAWING_SPEC = PreprocessSpec("ink", 28)
+    from core.data.spec import PreprocessSpec
+
 #: Dropped pictures are kept at most this many pixels on a side (enough for any model input).
 PICTURE_SIDE = 256
+#: The side of the canvas raster strokes are drawn on (core.data.preprocess.CANVAS_SIZE).
+CANVAS_SIZE = 105
+
+
+@functools.cache
+def drawing_spec() -> PreprocessSpec:
+    """The preprocessing of the window before a checkpoint is loaded (Omniglot's drawings)."""
+    from core.data.spec import PreprocessSpec
+
+    return PreprocessSpec("ink", 28)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DRAWING_SPEC":  # imported on first use: it needs torch
+        return drawing_spec()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 Point = tuple[float, float]
 Stroke = tuple[Point, ...]
@@ -43,11 +59,14 @@ class Drawing:
 
     def raster(self, canvas: int = CANVAS_SIZE):
         """The drawing as black ink on white, ``canvas`` pixels square (like Omniglot)."""
+        from core.data.preprocess import rasterize_strokes
+
         return rasterize_strokes(self.strokes, self.width, STROKE_EXTENT, canvas)
 
-    def preprocess(self, spec: PreprocessSpec = DRAWING_SPEC) -> torch.Tensor:
-        """Model input ``(C, S, S)`` made by ``spec`` from the rasterised strokes."""
-        return spec.image(self.raster())
+    def preprocess(self, spec: PreprocessSpec | None = None) -> torch.Tensor:
+        """Model input ``(C, S, S)`` made by ``spec`` (default: the drawing spec) from the
+        rasterised strokes."""
+        return (spec or drawing_spec()).image(self.raster())
 
 
 def keep_picture(img: Image.Image) -> Image.Image:
@@ -59,7 +78,7 @@ def keep_picture(img: Image.Image) -> Image.Image:
 
 def ink_picture(image: torch.Tensor) -> Image.Image:
     """An ink tensor ``(1, H, W)`` (ink = 1) as black ink on white, the way it was drawn."""
-    arr = (1.0 - image[0].clamp(0, 1)).mul(255).round().to(torch.uint8).numpy()
+    arr = (1.0 - image[0].clamp(0, 1)).mul(255).round().byte().numpy()
     return Image.fromarray(np.ascontiguousarray(arr), mode="L")
 
 
@@ -74,12 +93,12 @@ class Example:
     source: str
     drawing: Drawing | None = None
     picture: Image.Image | None = None
-    spec: PreprocessSpec = DRAWING_SPEC
+    spec: PreprocessSpec | None = None  # None: the drawing spec
     _inputs: dict = field(default_factory=dict, compare=False, repr=False)
 
     def input(self, spec: PreprocessSpec) -> torch.Tensor:
         """The model input ``(C, S, S)`` under ``spec``."""
-        if spec == self.spec:
+        if spec == (self.spec or drawing_spec()):
             return self.image
         if spec not in self._inputs:
             self._inputs[spec] = self._make(spec)
@@ -90,9 +109,10 @@ class Example:
             return self.drawing.preprocess(spec)
         if self.picture is not None:
             return spec.image(self.picture)
-        if self.spec.kind == spec.kind == "ink":  # a dataset image at another size
+        own = self.spec or drawing_spec()
+        if own.kind == spec.kind == "ink":  # a dataset image at another size
             return fit_size(self.image, spec.size)
-        if self.spec.kind == "ink":
+        if own.kind == "ink":
             return spec.image(ink_picture(self.image))
         raise ValueError(f"{self.source}: cannot be shown to a {spec.kind} model")
 
@@ -120,6 +140,8 @@ def fit_size(image: torch.Tensor, size: int) -> torch.Tensor:
     """Resize ``(1, H, W)`` to ``(1, size, size)`` when a checkpoint wants another input size."""
     if image.shape[-1] == size and image.shape[-2] == size:
         return image
+    import torch.nn.functional as F
+
     return F.interpolate(image[None], size=(size, size), mode="area")[0]
 
 
@@ -145,6 +167,13 @@ class Session:
         self.classes.append(TaskClass(name or self.unused_name()))
         self._changed()
         return len(self.classes) - 1
+
+    def insert_class(self, index: int, task_class: TaskClass) -> int:
+        """Put ``task_class`` back at ``index`` (clamped to the list); returns where it went."""
+        index = max(0, min(index, len(self.classes)))
+        self.classes.insert(index, task_class)
+        self._changed()
+        return index
 
     def remove_class(self, index: int) -> TaskClass:
         removed = self.classes.pop(index)
@@ -174,8 +203,12 @@ class Session:
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.classes)
 
-    def support_set(self, spec: PreprocessSpec = DRAWING_SPEC) -> SupportSet:
-        """The support tensors; raise SupportError naming what is missing."""
+    def support_set(self, spec: PreprocessSpec | None = None) -> SupportSet:
+        """The support tensors (``spec`` default: the drawing spec); raise SupportError naming
+        what is missing."""
+        import torch
+
+        spec = spec or drawing_spec()
         if len(self.classes) < 2:
             raise SupportError("At least two classes are needed: add a class with ＋ Add class.")
         empty = [c.name for c in self.classes if not c.examples]

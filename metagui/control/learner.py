@@ -1,8 +1,9 @@
 """One learner, without widgets: its checkpoint, the adaptation cache, query versions and jobs.
 
-The window holds two of these (the main learner and compare mode's second one) and binds their
-typed signals to its plots; tests drive them directly. Every result reaches the GUI thread in a
-record through a queued signal; nothing here runs the model on the GUI thread.
+The window holds two of these (the main learner and compare mode's second one); panels bind
+their typed signals, tests drive them directly. Every result reaches the GUI thread in a record
+of ``metagui.app.records`` through a queued signal; nothing here runs the model on the GUI
+thread, and torch is imported on the worker thread (the first load), never here.
 
 Policy (the same for both instances): the support set's adaptation starts when the support set
 (or the checkpoint, device, steps or learning rate) changes; a query change never restarts an
@@ -11,34 +12,29 @@ unfinished adaptation: the query is classified against it when it finishes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import torch
 from PySide6.QtCore import QObject, Signal
 
-from core.algorithms.base import AdaptationDiverged, Classifier
-from core.checkpoint import Checkpoint
-from core.data.spec import PreprocessSpec
-from core.embedding_map import Projection, has_map
-from core.openset.rejector import Rejector
-from metagui.app import compute as jobs
-from metagui.app.learner_views import MemoryView, SimilarityView
-from metagui.app.openset import OpenSetState
+from metagui.app.openset import OpenSetJob, OpenSetState
 from metagui.app.records import (
-    Adapted,
     AdaptKey,
     Kind,
-    Loaded,
-    Predicted,
+    MapUpdate,
+    MemoryView,
+    Prediction,
     Problem,
     ProblemCode,
     Query,
-    Stepped,
+    SimilarityView,
+    Step,
 )
-from metagui.app.session import DRAWING_SPEC, Session, SupportError, SupportSet
+from metagui.app.session import Session, SupportError, SupportSet, drawing_spec
 from metagui.control.worker import Job, JobQueue
+
+NO_CHECKPOINT = OpenSetState(None, "Load a checkpoint first")
 
 
 @dataclass(frozen=True)
@@ -54,34 +50,34 @@ class _Context:
 @dataclass
 class _Cache:
     key: AdaptKey
-    classifier: Classifier
+    classifier: Any
     support: SupportSet
-    projection: Projection | None = None
-    rejector: Rejector | None = None  # "none of these", fitted to this support set
+    projection: Any = None
+    rejector: Any = None  # "none of these", fitted to this support set
 
 
 class LearnerController(QObject):
     """A learner's checkpoint, cached adaptation and background jobs (one thread)."""
 
     loaded = Signal(object)  # Loaded
-    stepped = Signal(object)  # Stepped
-    adapted = Signal(object)  # Adapted
-    predicted = Signal(object)  # Predicted
-    mapped = Signal(object)  # jobs.MapUpdate
-    viewed = Signal(object)  # learner_views.MemoryView | SimilarityView
+    stepped = Signal(object)  # Step (every inner-loop step)
+    adapted = Signal(object)  # Step (the last one, once the adaptation is done)
+    predicted = Signal(object)  # Prediction
+    mapped = Signal(object)  # MapUpdate
+    viewed = Signal(object)  # MemoryView | SimilarityView
     problem = Signal(object)  # Problem
     solved = Signal(object)  # ProblemCode no longer applies
 
     def __init__(self, thread_name: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.thread = JobQueue(thread_name, self)
-        self.checkpoint: Checkpoint | None = None
+        self.checkpoint = None  # core.checkpoint.Checkpoint
         self.path: Path | None = None
-        self.device = torch.device("cpu")
+        self.device = "cpu"  # a torch.device (or its name, before torch is loaded)
         self.steps: int | None = None  # overrides; None: the checkpoint's own
         self.lr: float | None = None
         self.map_wanted = False
-        self.openset = OpenSetState(None, "Load a checkpoint first")
+        self.openset = NO_CHECKPOINT
         self.reject_unknown = False  # the user's switch; active only with a calibration
         self.last_job: Job | None = None
         self.last_adaptation_s: float | None = None
@@ -90,23 +86,28 @@ class LearnerController(QObject):
         self._adapting: AdaptKey | None = None  # key of the adaptation in flight
         self._query: Query | None = None
         self._latest: dict[Kind, int] = {}
-        self._final = None  # the last AdaptUpdate received
-        self._fitted: tuple[AdaptKey, Projection] | None = None  # the map's latest PCA
+        self._final: Step | None = None  # the last step received
+        self._fitted: tuple[AdaptKey, Any] | None = None  # the map's latest PCA
         self.thread.yielded.connect(self._on_yielded)
         self.thread.finished_job.connect(self._on_finished)
         self.thread.failed.connect(self._on_failed)
 
     # ------------------------------------------------------------------ state
     @property
-    def spec(self) -> PreprocessSpec:
-        return self.checkpoint.preprocess if self.checkpoint else DRAWING_SPEC
+    def spec(self):
+        """The checkpoint's preprocessing spec (the drawing spec without one)."""
+        return self.checkpoint.preprocess if self.checkpoint else drawing_spec()
 
     def defaults(self) -> tuple[int, float | None]:
         """The checkpoint's meta-trained ``(steps, lr)``; ``(0, None)`` without one."""
         return self.checkpoint.learner.adapt_defaults() if self.checkpoint else (0, None)
 
     def has_map(self) -> bool:
-        return self.checkpoint is not None and has_map(self.checkpoint.learner)
+        if self.checkpoint is None:
+            return False
+        from core.embedding_map import has_map
+
+        return has_map(self.checkpoint.learner)
 
     def key(self, support_version: int) -> AdaptKey:
         return AdaptKey(support_version, self._generation, self.steps, self.lr, str(self.device))
@@ -130,17 +131,22 @@ class LearnerController(QObject):
         self.steps, self.lr = steps, lr
 
     # ------------------------------------------------------------------ jobs
-    def load(self, path: Path, device: torch.device | None = None) -> Job:
+    def load(self, path: Path, device=None) -> Job:
         if device is not None:
             self.device = device
         device = self.device
-        run = lambda: jobs.load_learner(path, device)  # noqa: E731
+
+        def run():
+            from metagui.app import compute  # torch and core, imported on the worker thread
+
+            return compute.load_learner(path, device)
+
         return self._submit(Kind.LOAD, run, _Context(path=path))
 
     def unload(self) -> None:
         """No learner (compare mode off): results on their way are dropped."""
         self.checkpoint, self.path, self._cache, self._adapting = None, None, None, None
-        self.openset = OpenSetState(None, "Load a checkpoint first")
+        self.openset = NO_CHECKPOINT
         self._latest.clear()
 
     def forget(self) -> None:
@@ -176,10 +182,19 @@ class LearnerController(QObject):
             return None
         learner, spec, device = self.checkpoint.learner, self.spec, self.device
         content = () if query is None else query.content
-        run = lambda: jobs.map_only(  # noqa: E731  (reads nothing of self on the worker thread)
-            learner, cache.support, cache.projection, content, spec, device
-        )
+
+        def run():  # reads nothing of self on the worker thread
+            from metagui.app import compute
+
+            return compute.map_only(learner, cache.support, cache.projection, content, spec, device)
+
         return self._submit(Kind.MAP, run, _Context(key=cache.key, support=cache.support))
+
+    def _openset_job(self, support: SupportSet, rejector=None) -> OpenSetJob | None:
+        if not self.open_set_active():
+            return None
+        calibration, learner = self.openset.calibration, self.checkpoint.learner
+        return OpenSetJob(calibration, learner, support.images, support.labels, rejector)
 
     def _adapt(self, key: AdaptKey, support: SupportSet, query: Query) -> Job:
         learner, spec, device = self.checkpoint.learner, self.spec, self.device
@@ -187,21 +202,15 @@ class LearnerController(QObject):
         if not learner.capabilities.adapt_steps:
             steps = lr = None
         fit_map = self.map_wanted and self.has_map()
-        calibration = self.openset.calibration if self.open_set_active() else None
+        openset = self._openset_job(support)
         self._adapting = key
         self._latest.pop(Kind.CLASSIFY, None)  # a classification of an older support is stale
 
         def run():
-            return jobs.adapt(
-                learner,
-                spec,
-                support,
-                query.content,
-                steps,
-                lr,
-                device,
-                fit_map=fit_map,
-                calibration=calibration,
+            from metagui.app import compute
+
+            return compute.adapt(
+                learner, spec, support, query.content, steps, lr, device, fit_map, openset
             )
 
         return self._submit(Kind.ADAPT, run, _Context(key, support, query))
@@ -209,33 +218,22 @@ class LearnerController(QObject):
     def _classify(self, query: Query) -> Job | None:
         cache = self._cache
         if query.empty:
-            self.predicted.emit(Predicted(None, cache.support.names, query.version, 0.0, False, 0))
+            self.predicted.emit(Prediction(None, cache.support.names, query.version))
             self.request_map()
             return None
-        mapping = self.map_wanted and self.has_map()
-        projection = cache.projection if mapping else None  # None with a map: fitted there
-        learner = self.checkpoint.learner if mapping else None
+        learner = self.checkpoint.learner
+        map_of = learner if self.map_wanted and self.has_map() else None
+        projection = cache.projection if map_of is not None else None
         spec, device = self.spec, self.device
-        openset = None
-        if self.open_set_active():
-            openset = jobs.OpenSetJob(
-                self.openset.calibration, self.checkpoint.learner, cache.support, cache.rejector
-            )
-
-        view_of = self.checkpoint.learner
+        openset = self._openset_job(cache.support, cache.rejector)
 
         def run():
-            return jobs.classify(
-                cache.classifier,
-                query.content,
-                spec,
-                device,
-                learner,
-                cache.support,
-                projection,
-                openset,
-                view_of,
-            )
+            from metagui.app import compute
+
+            return compute.classify(
+                cache.classifier, query.content, query.version, spec, device, cache.support,
+                openset=openset, view_of=learner, map_of=map_of, projection=projection,
+            )  # fmt: skip
 
         return self._submit(Kind.CLASSIFY, run, _Context(cache.key, cache.support, query))
 
@@ -249,47 +247,42 @@ class LearnerController(QObject):
     def _query_current(self, context: _Context) -> bool:
         return self._query is not None and context.query.version == self._query.version
 
-    def _flags(self, record) -> np.ndarray | None:
-        """A record's "none of these" flags, unless the switch went off since it was asked."""
-        return record.rejected if self.open_set_active() else None
+    def _shown(self, prediction: Prediction) -> Prediction:
+        """``prediction`` without "none of these" flags when the switch went off since."""
+        if prediction.rejected is not None and not self.open_set_active():
+            return replace(prediction, rejected=None)
+        return prediction
+
+    def _from_step(self, step: Step, context: _Context, steps: int) -> Prediction:
+        return self._shown(
+            Prediction(
+                probs=step.probs, names=context.support.names,
+                query_version=context.query.version, elapsed=step.elapsed, adapted=True,
+                steps=steps, rejected=step.rejected,
+            )
+        )  # fmt: skip
 
     def _on_yielded(self, job: Job, record) -> None:
         if not self.is_current(job):
             return
         context: _Context = job.context
-        if isinstance(record, jobs.MapUpdate):
+        if isinstance(record, MapUpdate):
             if self._cache is not None and self._cache.key == context.key:
                 self._cache.projection = record.projection
             self._fitted = (context.key, record.projection)  # for the cache being made
             self.mapped.emit(record)
         elif isinstance(record, (MemoryView, SimilarityView)):
             self.viewed.emit(record)
-        elif job.kind is Kind.ADAPT:
+        elif isinstance(record, Step):
             self._final = record
-            self.stepped.emit(Stepped(record.step, record.total_steps, record.loss))
+            self.stepped.emit(record)
             if record.probs is not None and self._query_current(context):
-                names, version = context.support.names, context.query.version
-                self.predicted.emit(
-                    Predicted(
-                        record.probs,
-                        names,
-                        version,
-                        record.elapsed,
-                        True,
-                        record.step,
-                        self._flags(record),
-                    )
-                )
-        elif job.kind is Kind.CLASSIFY and self._query_current(context):
+                self.predicted.emit(self._from_step(record, context, record.step))
+        elif isinstance(record, Prediction) and self._query_current(context):
             cache = self._cache
             if record.rejector is not None and cache is not None and cache.key == context.key:
                 cache.rejector = record.rejector
-            names, version = context.support.names, context.query.version
-            self.predicted.emit(
-                Predicted(
-                    record.probs, names, version, record.elapsed, False, 0, self._flags(record)
-                )
-            )
+            self.predicted.emit(self._shown(record))
 
     def _on_finished(self, job: Job, last) -> None:
         if not self.is_current(job):
@@ -300,42 +293,35 @@ class LearnerController(QObject):
             self.checkpoint, self.path, self._cache = last.checkpoint, context.path, None
             self.openset = last.openset
             self.solved.emit(ProblemCode.LOAD_FAILED)
-            self.loaded.emit(Loaded(context.path, last.checkpoint))
+            self.loaded.emit(last)
         elif job.kind is Kind.ADAPT and last is not None:
-            last = self._final  # the last step (a map may have followed it)
-            self._adapting = None
-            self._cache = _Cache(context.key, last.classifier, context.support)
-            self._cache.rejector = last.rejector
-            if self._fitted is not None and self._fitted[0] == context.key:
-                self._cache.projection = self._fitted[1]
-            self.last_adaptation_s = last.elapsed
-            self.solved.emit(ProblemCode.DIVERGED)
-            self.solved.emit(ProblemCode.ADAPT_FAILED)
-            query = self._query
-            if query is not None and query.version != context.query.version:
-                self._classify(query)  # the query changed while adapting
-            elif last.probs is None:
-                names = context.support.names
-                version = context.query.version
-                self.predicted.emit(Predicted(None, names, version, last.elapsed, True, 0))
-            elif self.open_set_active() and last.rejected is None:
-                self._classify(query)  # switched on while adapting: decide now
-            else:  # the final record again: the time of the whole adaptation
-                names, version = context.support.names, context.query.version
-                self.predicted.emit(
-                    Predicted(
-                        last.probs,
-                        names,
-                        version,
-                        last.elapsed,
-                        True,
-                        last.total_steps,
-                        self._flags(last),
-                    )
-                )
-            self.adapted.emit(Adapted(last.elapsed, last.total_steps, last.loss))
+            self._adapt_done(context)
         elif job.kind is Kind.CLASSIFY and last is not None and not self._query_current(context):
             self._classify(self._query)
+
+    def _adapt_done(self, context: _Context) -> None:
+        last = self._final  # the last step (a map or view may have followed it)
+        self._adapting = None
+        self._cache = _Cache(context.key, last.classifier, context.support)
+        self._cache.rejector = last.rejector
+        if self._fitted is not None and self._fitted[0] == context.key:
+            self._cache.projection = self._fitted[1]
+        self.last_adaptation_s = last.elapsed
+        self.solved.emit(ProblemCode.DIVERGED)
+        self.solved.emit(ProblemCode.ADAPT_FAILED)
+        query = self._query
+        if query is not None and query.version != context.query.version:
+            self._classify(query)  # the query changed while adapting
+        elif last.probs is None:
+            self.predicted.emit(
+                Prediction(None, context.support.names, context.query.version, last.elapsed,
+                           adapted=True)
+            )  # fmt: skip
+        elif self.open_set_active() and last.rejected is None:
+            self._classify(query)  # switched on while adapting: decide now
+        else:  # the final record again: the time of the whole adaptation
+            self.predicted.emit(self._from_step(last, context, last.total_steps))
+        self.adapted.emit(last)
 
     def _on_failed(self, job: Job, message: str) -> None:
         if not self.is_current(job):
@@ -349,24 +335,10 @@ class LearnerController(QObject):
             self.problem.emit(Problem(ProblemCode.MAP_FAILED, f"No map: {message}"))
         else:
             self._cache = self._adapting = None
-            diverged = job.error is not None and issubclass(job.error, AdaptationDiverged)
+            diverged = job.error is not None and job.error.__name__ == "AdaptationDiverged"
             code = ProblemCode.DIVERGED if diverged else ProblemCode.ADAPT_FAILED
             text = f"Adaptation failed: {message}. Your classes are unchanged."
             self.problem.emit(Problem(code, text))
 
     def stop(self, timeout_ms: int = 2000) -> bool:
         return self.thread.stop(timeout_ms)
-
-
-__all__ = [
-    "AdaptKey",
-    "Adapted",
-    "Kind",
-    "LearnerController",
-    "Loaded",
-    "Predicted",
-    "Problem",
-    "ProblemCode",
-    "Query",
-    "Stepped",
-]

@@ -81,7 +81,7 @@ def make_window(qtbot, checkpoint: Path | None):
     from metagui.ui.main_window import MainWindow
 
     window = MainWindow(checkpoint=checkpoint)
-    window.ask_before_discard = False  # no modal question when the test closes it
+    window.files.ask_before_discard = False  # no modal question when the test closes it
     qtbot.addWidget(window)
     window.show()
     if checkpoint is not None:

@@ -11,7 +11,7 @@ from test_window import SHAPES, adapted, teach
 
 from core.algorithms import build_learner
 from core.checkpoint import save_checkpoint
-from metagui.app.learner_views import MemoryView, SimilarityView
+from metagui.app.records import MemoryView, SimilarityView
 
 
 def checkpoint(tmp_path, algorithm: str, **config):
@@ -24,16 +24,16 @@ def checkpoint(tmp_path, algorithm: str, **config):
 def draw_query(qtbot, window, shape="cross"):
     with qtbot.waitSignal(window.learner.viewed, timeout=10_000) as blocker:
         for stroke in SHAPES[shape]:
-            draw(qtbot, window.query_canvas, stroke)
+            draw(qtbot, window.query.canvas, stroke)
     return blocker.args[0]
 
 
 def test_mann_shows_its_memory_while_the_support_is_fed(qtbot, tmp_path):
     window = make_window(qtbot, checkpoint(tmp_path, "mann", slots=16, controller=32))
     try:
-        tabs = window.model_tabs
-        assert tabs.isTabVisible(tabs.indexOf(window.learner_view))
-        assert tabs.currentWidget() is window.learner_view
+        tabs = window.model
+        assert tabs.isTabVisible(tabs.indexOf(window.model.learner_view))
+        assert tabs.currentWidget() is window.model.learner_view
         assert "Memory" in tabs.tabText(tabs.currentIndex())
         views = []
         window.learner.viewed.connect(views.append)
@@ -53,10 +53,10 @@ def test_mann_shows_its_memory_while_the_support_is_fed(qtbot, tmp_path):
         assert view.query_read is None
         view = draw_query(qtbot, window)
         assert view.query_read.shape == (1, 16)
-        shown = window.learner_view._read.image
+        shown = window.model.learner_view._read.image
         assert shown.shape == (n_support + 1, 16)  # the query's read is the last row
         np.testing.assert_allclose(shown[-1], view.query_read[0])
-        ticks = window.learner_view._write_plot.getAxis("left")._tickLevels[0]
+        ticks = window.model.learner_view._write_plot.getAxis("left")._tickLevels[0]
         assert [t[1] for t in ticks][-1] == "query"
     finally:
         window.close()
@@ -65,17 +65,17 @@ def test_mann_shows_its_memory_while_the_support_is_fed(qtbot, tmp_path):
 def test_siamese_shows_the_similarity_to_each_support_image(qtbot, tmp_path):
     window = make_window(qtbot, checkpoint(tmp_path, "siamese", features=32))
     try:
-        assert window.model_tabs.currentWidget() is window.learner_view
+        assert window.model.currentWidget() is window.model.learner_view
         adapted(qtbot, window, lambda: teach(qtbot, window, per_class=2))
         view = draw_query(qtbot, window)
         assert isinstance(view, SimilarityView)
         assert view.similarity.shape == (1, 6)
         assert ((view.similarity >= 0) & (view.similarity <= 1)).all()
         # the bars are these similarities, and the winner is the class of the largest one
-        bars = window.learner_view._bars.opts["height"]
+        bars = window.model.learner_view._bars.opts["height"]
         np.testing.assert_allclose(bars, view.similarity[0])
-        qtbot.waitUntil(lambda: window._current_probs() is not None, timeout=5_000)
-        winner = window._winner()
+        qtbot.waitUntil(lambda: window.results.current() is not None, timeout=5_000)
+        winner = window.results.winner()
         assert view.labels[int(np.argmax(view.similarity[0]))] == winner
     finally:
         window.close()
@@ -85,9 +85,9 @@ def test_siamese_shows_the_similarity_to_each_support_image(qtbot, tmp_path):
 def test_other_learners_have_no_extra_tab(qtbot, tmp_path, algorithm):
     window = make_window(qtbot, checkpoint(tmp_path, algorithm))
     try:
-        tabs = window.model_tabs
-        assert not tabs.isTabVisible(tabs.indexOf(window.learner_view))
-        assert tabs.currentWidget() is not window.learner_view
+        tabs = window.model
+        assert not tabs.isTabVisible(tabs.indexOf(window.model.learner_view))
+        assert tabs.currentWidget() is not window.model.learner_view
     finally:
         window.close()
 
@@ -97,10 +97,10 @@ def test_switching_from_mann_to_protonet_hides_the_memory(qtbot, tmp_path):
     try:
         other = checkpoint(tmp_path, "protonet")
         with qtbot.waitSignal(window.learner.loaded, timeout=10_000):
-            window.learner.load(other, window.device)
-        tabs = window.model_tabs
-        assert not tabs.isTabVisible(tabs.indexOf(window.learner_view))
-        assert window.learner_view.kind == ""
+            window.learner.load(other, window.learner.device)
+        tabs = window.model
+        assert not tabs.isTabVisible(tabs.indexOf(window.model.learner_view))
+        assert window.model.learner_view.kind == ""
     finally:
         window.close()
 
@@ -110,20 +110,20 @@ def test_compare_sets_the_learned_optimiser_beside_plain_sgd(qtbot, tmp_path):
     window = make_window(qtbot, checkpoint(tmp_path, "metalstm", hidden=8, adapt_steps=4))
     try:
         second = checkpoint(tmp_path, "maml", hidden=8, adapt_steps=6)
-        panel = window.compare_panel
+        panel = window.results.compare
         panel.add_checkpoint(second)
-        window.result_tabs.setCurrentWidget(panel)
+        window.results.setCurrentWidget(panel)
         with qtbot.waitSignal(window.second.loaded, timeout=10_000):
             panel.choice.setCurrentIndex(panel.index_of(second))
         with qtbot.waitSignal(window.second.adapted, timeout=20_000):
             teach(qtbot, window)
-        qtbot.waitUntil(lambda: len(window.loss_plot.compare_data()[0]) == 7, timeout=5_000)
-        qtbot.waitUntil(lambda: len(window.loss_plot.latest_data()[0]) == 5, timeout=5_000)
-        steps, losses = window.loss_plot.compare_data()
+        qtbot.waitUntil(lambda: len(window.model.loss_plot.compare_data()[0]) == 7, timeout=5_000)
+        qtbot.waitUntil(lambda: len(window.model.loss_plot.latest_data()[0]) == 5, timeout=5_000)
+        steps, losses = window.model.loss_plot.compare_data()
         assert list(steps) == list(range(7)) and (losses > 0).all()
-        assert "maml" in window.loss_plot._compare_label.toPlainText()
-        window.result_tabs.setCurrentWidget(window.bars)  # compare off: B's curve goes
-        assert len(window.loss_plot.compare_data()[0]) == 0
+        assert "maml" in window.model.loss_plot._compare_label.toPlainText()
+        window.results.setCurrentWidget(window.results.bars)  # compare off: B's curve goes
+        assert len(window.model.loss_plot.compare_data()[0]) == 0
     finally:
         window.close()
 
@@ -135,13 +135,13 @@ def test_the_hidden_compare_column_is_not_redrawn_until_shown(qtbot, tmp_path):
     try:
         adapted(qtbot, window, lambda: teach(qtbot, window))
         for stroke in SHAPES["cross"]:
-            draw(qtbot, window.query_canvas, stroke)
-        qtbot.waitUntil(lambda: window._current_probs() is not None, timeout=5_000)
-        column = window.compare_panel.a
+            draw(qtbot, window.query.canvas, stroke)
+        qtbot.waitUntil(lambda: window.results.current() is not None, timeout=5_000)
+        column = window.results.compare.a
         assert column.bars.names == () and column.winner is None
-        window.result_tabs.setCurrentWidget(window.compare_panel)
+        window.results.setCurrentWidget(window.results.compare)
         qtbot.waitUntil(lambda: column.winner is not None, timeout=5_000)
         assert column.bars.names == ("A", "B", "C")
-        assert column.winner == window._winner()
+        assert column.winner == window.results.winner()
     finally:
         window.close()

@@ -31,21 +31,21 @@ def calibrate(path, threshold: float, algorithm: str = "protonet") -> None:
 
 
 def shown(qtbot, window):
-    qtbot.waitUntil(lambda: window.shown_query_version == window.query().version, timeout=10_000)
+    qtbot.waitUntil(lambda: window.results.shown_query_version == window.teaching.query().version, timeout=10_000)
     qtbot.wait(20)
-    return window.prediction.text()
+    return window.query.prediction.text()
 
 
 def draw_query(qtbot, window, strokes):
-    window.query_canvas.clear()
+    window.query.canvas.clear()
     for stroke in strokes:
-        draw(qtbot, window.query_canvas, stroke)
+        draw(qtbot, window.query.canvas, stroke)
     return shown(qtbot, window)
 
 
 def test_switch_is_disabled_and_says_why_without_a_calibration(qtbot, checkpoint):
     window = make_window(qtbot, checkpoint)
-    box = window.openset_check
+    box = window.query.openset_check
     assert box.objectName() == "openSetCheck" and box.accessibleName()
     assert not box.isEnabled()
     assert "no calibration file" in box.toolTip() and "python -m core.openset" in box.toolTip()
@@ -72,24 +72,24 @@ def test_none_of_these_with_the_switch_on_and_the_answer_with_it_off(
         else:
             monkeypatch.setattr(Rejector, name, spy(original))
     window = make_window(qtbot, checkpoint)
-    box = window.openset_check
+    box = window.query.openset_check
     assert box.isEnabled() and "calibrated" in box.toolTip()
     teach(qtbot, window)
     plain = draw_query(qtbot, window, [line((0.1, 0.9), (0.9, 0.1))])
     assert plain.startswith("→ ") and "%" in plain and "none of these" not in plain
     assert not threads  # off: nothing decided
     box.setChecked(True)
-    qtbot.waitUntil(lambda: "none of these" in window.prediction.text(), timeout=10_000)
-    text = window.prediction.text()
+    qtbot.waitUntil(lambda: "none of these" in window.query.prediction.text(), timeout=10_000)
+    text = window.query.prediction.text()
     assert text.startswith("→ none of these  (closest: ") and text.endswith(")")
     closest = text.split("closest: ")[1].rstrip(")")
     assert closest in window.session.names()
-    assert window._winner() is None  # the map draws no line to a class
+    assert window.results.winner() is None  # the map draws no line to a class
     assert threads and not any(threads)  # decided on the model thread only
     assert window.qsettings.value("openset", type=bool) is True
     box.setChecked(False)
-    qtbot.waitUntil(lambda: "none of these" not in window.prediction.text(), timeout=10_000)
-    assert window.prediction.text() == plain
+    qtbot.waitUntil(lambda: "none of these" not in window.query.prediction.text(), timeout=10_000)
+    assert window.query.prediction.text() == plain
     window.close()
 
 
@@ -101,31 +101,31 @@ def test_other_learners_answer_none_of_these(qtbot, tmp_path, algorithm):
     save_checkpoint(path, build_learner(algorithm, {}), {"split": "vinyals"})
     calibrate(path, 1e-6, algorithm)
     window = make_window(qtbot, path)
-    window.openset_check.setChecked(True)
+    window.query.openset_check.setChecked(True)
     teach(qtbot, window)
     draw_query(qtbot, window, [line((0.1, 0.9), (0.9, 0.1))])
-    qtbot.waitUntil(lambda: "none of these" in window.prediction.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "none of these" in window.query.prediction.text(), timeout=10_000)
     window.close()
 
 
 def test_a_query_like_a_taught_class_is_accepted(qtbot, checkpoint):
     calibrate(checkpoint, 1e9)  # nothing is far enough: the normal answer
     window = make_window(qtbot, checkpoint)
-    window.openset_check.setChecked(True)
+    window.query.openset_check.setChecked(True)
     teach(qtbot, window)
     text = draw_query(qtbot, window, SHAPES["cross"])
     assert text.startswith("→ ") and "none of these" not in text
-    assert window._probs.rejected is not None and not window._probs.rejected[0]
+    assert window.results.latest.rejected is not None and not window.results.latest.rejected[0]
     window.close()
 
 
 def test_switch_state_is_remembered(qtbot, checkpoint):
     calibrate(checkpoint, 0.5)
     window = make_window(qtbot, checkpoint)
-    window.openset_check.setChecked(True)
+    window.query.openset_check.setChecked(True)
     window.close()
     again = make_window(qtbot, checkpoint)
-    assert again.openset_check.isChecked() and again.learner.open_set_active()
+    assert again.query.openset_check.isChecked() and again.learner.open_set_active()
     again.close()
 
 
@@ -139,14 +139,14 @@ def test_shipped_protonet_rejects_an_untaught_omniglot_character(
         pytest.skip("the shipped calibration file is absent")
     characters = extract_characters(omniglot_root, tmp_path, count=5, drawers=6)
     window = make_window(qtbot, shipped_checkpoint)
-    window.openset_check.setChecked(True)
+    window.query.openset_check.setChecked(True)
     for i, files in enumerate(characters[:3]):
-        with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
-            drop_files(window.panel.rows[i], files[:5])
+        with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
+            drop_files(window.teach.panel.rows[i], files[:5])
     answers = []
     for files in characters:
-        with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
-            drop_files(window.query_canvas, [files[5]])
+        with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
+            drop_files(window.query.canvas, [files[5]])
         answers.append(shown(qtbot, window))
     names = window.session.names()
     for i in range(3):
@@ -159,7 +159,7 @@ def test_shipped_protonet_rejects_an_untaught_omniglot_character(
 def test_map_caption_says_when_the_2d_view_disagrees_with_the_prediction(qtbot):
     import numpy as np
 
-    from metagui.app.compute import MapUpdate
+    from metagui.app.records import MapUpdate
     from metagui.ui.widgets.embedding_plot import EmbeddingPlot, disagreement
 
     found = MapUpdate(
@@ -189,10 +189,10 @@ def test_compare_mode_says_none_of_these_for_both_learners(qtbot, checkpoint, tm
     save_checkpoint(second, build_learner("matching", {}), {"split": "vinyals"})
     calibrate(second, 1e-6, "matching")
     window = make_window(qtbot, checkpoint)
-    window.openset_check.setChecked(True)
-    panel = window.compare_panel
+    window.query.openset_check.setChecked(True)
+    panel = window.results.compare
     panel.add_checkpoint(second)
-    window.result_tabs.setCurrentWidget(panel)
+    window.results.setCurrentWidget(panel)
     with qtbot.waitSignal(window.second.loaded, timeout=10_000):
         panel.choice.setCurrentIndex(panel.index_of(second))
     teach(qtbot, window)
@@ -200,6 +200,6 @@ def test_compare_mode_says_none_of_these_for_both_learners(qtbot, checkpoint, tm
     qtbot.waitUntil(lambda: panel.a.winner == NONE_OF_THESE == panel.b.winner, timeout=10_000)
     assert "none of these (closest: " in panel.b.result.text()
     assert panel.verdict.text() == "Both predict none of these."
-    window.openset_check.setChecked(False)
+    window.query.openset_check.setChecked(False)
     qtbot.waitUntil(lambda: panel.b.winner not in (None, NONE_OF_THESE), timeout=10_000)
     window.close()

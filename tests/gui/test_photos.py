@@ -39,27 +39,27 @@ def test_photos_and_drawings_feed_an_rgb_checkpoint(qtbot, photo_window, tmp_pat
     assert window.checkpoint.preprocess == RGB
     for i, (name, colour) in enumerate(COLOURS.items()):
         files = [photo(tmp_path / f"{name}{k}.jpg", colour) for k in range(2)]
-        with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
-            drop_files(window.panel.rows[i], files)
+        with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
+            drop_files(window.teach.panel.rows[i], files)
     first = window.session.classes[0].examples[0]
     assert first.image.shape == (3, 32, 32) and first.picture is not None
     # the thumbnail shows the photo in colour, not a grayscale model input
-    icon = window.panel.rows[0].examples.item(0).icon().pixmap(52, 52).toImage()
+    icon = window.teach.panel.rows[0].examples.item(0).icon().pixmap(52, 52).toImage()
     pixel = icon.pixelColor(icon.width() // 2, icon.height() // 2)
     assert pixel.red() > 150 and pixel.green() < 100 and pixel.blue() < 100
     # a drawing added to a class becomes a 3-channel input too
-    draw(qtbot, window.teach_canvas, line((0.2, 0.5), (0.8, 0.5)))
-    window.add_drawing(2)
+    draw(qtbot, window.teach.canvas, line((0.2, 0.5), (0.8, 0.5)))
+    window.teach.add_drawing(2)
     assert window.session.classes[2].examples[-1].image.shape == (3, 32, 32)
     # a grayscale photo as the query is classified (converted to RGB by the spec)
     gray = tmp_path / "query.png"
     Image.fromarray(np.full((30, 50), 90, np.uint8), mode="L").save(gray)
-    version = window.query().version
-    with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
-        drop_files(window.query_canvas, [gray])
-    assert window.query().version > version
-    qtbot.waitUntil(lambda: window.shown_query_version == window.query().version, timeout=20_000)
-    assert window.bars.probs.shape == (3,) and abs(window.bars.probs.sum() - 1) < 1e-4
+    version = window.teaching.query().version
+    with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
+        drop_files(window.query.canvas, [gray])
+    assert window.teaching.query().version > version
+    qtbot.waitUntil(lambda: window.results.shown_query_version == window.teaching.query().version, timeout=20_000)
+    assert window.results.bars.probs.shape == (3,) and abs(window.results.bars.probs.sum() - 1) < 1e-4
     assert window.banner.level != "error", window.banner.text()
 
 

@@ -161,7 +161,7 @@ def test_rows_that_do_not_fit_become_one_others_row(qtbot):
 def test_twenty_names_are_whole_and_inside_the_plot_in_the_default_window(qtbot, window):
     window.resize(1400, 900)
     qtbot.wait(50)
-    plot = window.bars
+    plot = window.results.bars
     plot.show_probs(probabilities(20), NAMES_20)
     assert plot.capacity() >= 10  # most of a 20-way task is listed at the default size
     for r, (name, _) in enumerate(plot.shown_rows()):
@@ -203,7 +203,7 @@ def test_probability_updates_touch_neither_the_axes_nor_the_view_range(qtbot, mo
 
 
 def _map(centres: np.ndarray):
-    from metagui.app.compute import MapUpdate
+    from metagui.app.records import MapUpdate
 
     return MapUpdate(
         support=centres.copy(),

@@ -44,11 +44,11 @@ def test_boxes_start_at_the_checkpoints_own_values(qtbot, tmp_path, algorithm, c
         if lr is None:  # Meta-SGD: its learned per-weight rates, shown as such
             assert s.lr.text() == "learned"
         adapted(qtbot, window, lambda: teach(qtbot, window))
-        steps_shown, _ = window.loss_plot.latest_data()
+        steps_shown, _ = window.model.loss_plot.latest_data()
         assert len(steps_shown) == steps + 1
         s.lr.setValue(0.05)  # an override is visible and used
         assert s.reset.isEnabled() and "overridden" in s.reset.text()
-        adapted(qtbot, window, window._hyper_changed)
+        adapted(qtbot, window, window.setup._hyper_changed)
         assert window.learner.lr == 0.05
         s.reset.click()
         assert s.overrides() == (None, None)
@@ -71,65 +71,65 @@ def test_a_query_does_not_restart_an_unfinished_adaptation(qtbot, tmp_path):
         learner.adapt = slow_adapt
         window.settings.steps.setValue(150)
         started = []
-        window.model_thread.started_job.connect(lambda job: started.append(job.kind))
+        window.learner.thread.started_job.connect(lambda job: started.append(job.kind))
         with qtbot.waitSignal(window.learner.stepped, timeout=10_000):
-            window._hyper_changed()
+            window.setup._hyper_changed()
         for stroke in SHAPES["cross"]:
-            draw(qtbot, window.query_canvas, stroke)
+            draw(qtbot, window.query.canvas, stroke)
         assert window.learner.busy()
         qtbot.waitUntil(
-            lambda: window.shown_query_version == window.query().version, timeout=60_000
+            lambda: window.results.shown_query_version == window.teaching.query().version, timeout=60_000
         )
         assert started.count("adapt") == 1, started
-        assert abs(window.bars.probs.sum() - 1) < 1e-4
+        assert abs(window.results.bars.probs.sum() - 1) < 1e-4
     finally:
         window.close()
 
 
 def test_undo_follows_the_canvas_last_drawn_on_and_removal_can_be_undone(qtbot, window):
     teach(qtbot, window)
-    draw(qtbot, window.teach_canvas, line((0.2, 0.2), (0.8, 0.3)))
-    draw(qtbot, window.query_canvas, line((0.2, 0.5), (0.8, 0.5)))
-    window.undo_action.trigger()
-    assert window.query_canvas.is_empty() and not window.teach_canvas.is_empty()
+    draw(qtbot, window.teach.canvas, line((0.2, 0.2), (0.8, 0.3)))
+    draw(qtbot, window.query.canvas, line((0.2, 0.5), (0.8, 0.5)))
+    window.edit.undo_action.trigger()
+    assert window.query.canvas.is_empty() and not window.teach.canvas.is_empty()
     removed = window.session.classes[1]
-    window.remove_class(1)
+    window.teaching.remove_class(1)
     assert window.session.names() == ("A", "C")
-    window.restore_example_action.trigger()
+    window.edit.restore_example_action.trigger()
     assert window.session.classes[1] is removed and window.session.names() == ("A", "B", "C")
 
 
 def test_names_empty_duplicate_and_enter_in_a_name_field(qtbot, window):
-    window.rename_class(1, "A")
+    window.teaching.rename_class(1, "A")
     assert window.session.names()[1] == "A 2" and "taken" in window.banner.text()
-    window.rename_class(2, "   ")
+    window.teaching.rename_class(2, "   ")
     assert window.session.names()[2] == "C"
-    draw(qtbot, window.teach_canvas, line((0.2, 0.5), (0.8, 0.5)))
-    field = window.panel.rows[0].name
+    draw(qtbot, window.teach.canvas, line((0.2, 0.5), (0.8, 0.5)))
+    field = window.teach.panel.rows[0].name
     field.setFocus()
     qtbot.waitUntil(field.hasFocus)
     qtbot.keyClick(field, Qt.Key.Key_Return)
     assert not window.session.classes[0].examples  # Enter committed the name only
-    assert not window.teach_canvas.is_empty()
-    window.teach_canvas.setFocus()
+    assert not window.teach.canvas.is_empty()
+    window.teach.canvas.setFocus()
 
 
 def test_a_message_moves_nothing(qtbot, window):
     qtbot.wait(50)
-    before = window.teach_canvas.geometry(), window.query_canvas.geometry()
+    before = window.teach.canvas.geometry(), window.query.canvas.geometry()
     window._message("a message " * 40, "error")
     qtbot.wait(50)
-    assert (window.teach_canvas.geometry(), window.query_canvas.geometry()) == before
+    assert (window.teach.canvas.geometry(), window.query.canvas.geometry()) == before
     window.banner.clear_message()
     qtbot.wait(50)
-    assert (window.teach_canvas.geometry(), window.query_canvas.geometry()) == before
+    assert (window.teach.canvas.geometry(), window.query.canvas.geometry()) == before
 
 
 def test_export_from_the_window_embeds_the_class_names(qtbot, window, tmp_path):
     teach(qtbot, window)
     out = tmp_path / "mine.pt"
     with qtbot.waitSignal(window.background.exported, timeout=30_000):
-        window.export_classifier(out)
+        window.files.export_classifier(out)
     module = torch.jit.load(str(out))
     assert list(module.class_names) == ["A", "B", "C"]
     support = window.session.support_set(window.learner.spec)
@@ -164,7 +164,7 @@ def test_relation_in_the_window_shows_no_learning_rate(qtbot, tmp_path):
     window = make_window(qtbot, checkpoint(tmp_path, "relation"))
     try:
         assert window.settings.lr.text() == "n/a" and not window.settings.lr.isEnabled()
-        window.load_checkpoint(checkpoint(tmp_path, "metasgd"))
+        window.setup.load(checkpoint(tmp_path, "metasgd"))
         qtbot.waitUntil(lambda: window.checkpoint.learner.name == "metasgd", timeout=10_000)
         assert window.settings.lr.text() == "learned" and window.settings.lr.isEnabled()
     finally:

@@ -15,21 +15,21 @@ from metagui.app import session_file
 
 def test_save_and_reopen_gives_the_same_classes_and_query(qtbot, window, tmp_path):
     teach(qtbot, window, per_class=2)
-    draw(qtbot, window.query_canvas, line((0.2, 0.5), (0.8, 0.5)))
-    window.rename_class(0, "Bar")
+    draw(qtbot, window.query.canvas, line((0.2, 0.5), (0.8, 0.5)))
+    window.teaching.rename_class(0, "Bar")
     window.settings.lr.setValue(0.05)
     path = tmp_path / "mine.metagui"
-    assert window.save_session_to(path) and not window.dirty
+    assert window.files.save_session_to(path) and not window.teaching.dirty
     strokes = [[e.drawing.strokes for e in c.examples] for c in window.session.classes]
-    query = window.query_canvas.strokes()
-    window.new_session()
-    assert window.session.names() == ("A", "B", "C") and window.query_canvas.is_empty()
-    assert window.open_session(path)
+    query = window.query.canvas.strokes()
+    window.files.new_session()
+    assert window.session.names() == ("A", "B", "C") and window.query.canvas.is_empty()
+    assert window.files.open_session(path)
     assert window.session.names() == ("Bar", "B", "C")
     assert [[e.drawing.strokes for e in c.examples] for c in window.session.classes] == strokes
-    assert window.query_canvas.strokes() == query
+    assert window.query.canvas.strokes() == query
     assert window.settings.lr.value() == pytest.approx(0.05)
-    assert path in window.recent_files()
+    assert path in window.files.recent_files()
 
 
 def test_images_are_saved_as_png(qtbot, window, tmp_path):
@@ -37,10 +37,10 @@ def test_images_are_saved_as_png(qtbot, window, tmp_path):
     image = Image.new("L", (40, 40), 255)
     image.paste(0, (10, 10, 30, 30))
     image.save(picture)
-    with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
-        window.add_files(0, [picture])
+    with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
+        window.teach.add_files(0, [picture])
     path = tmp_path / "img.metagui"
-    assert window.save_session_to(path)
+    assert window.files.save_session_to(path)
     with zipfile.ZipFile(path) as archive:
         assert any(n.endswith(".png") for n in archive.namelist())
     saved = session_file.load(path)
@@ -77,7 +77,7 @@ def test_bad_files_get_a_message_and_leave_the_session(
 ):
     teach(qtbot, window)
     good = tmp_path / "good.metagui"
-    window.save_session_to(good)
+    window.files.save_session_to(good)
     path = tmp_path / f"{kind}.metagui"
     if kind == "text":
         path.write_text("hello")
@@ -95,6 +95,6 @@ def test_bad_files_get_a_message_and_leave_the_session(
     else:
         _zip(path, {"manifest.json": json.dumps({"format": "other"}).encode()})
     before = (window.session.names(), [list(c.examples) for c in window.session.classes])
-    assert not window.open_session(path)
+    assert not window.files.open_session(path)
     assert expected in window.banner.text() and "\n" not in window.banner.text()
     assert (window.session.names(), [list(c.examples) for c in window.session.classes]) == before

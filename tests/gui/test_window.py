@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 from core.algorithms import build_learner
 from core.checkpoint import save_checkpoint
 from core.data.splits import load_split
-from metagui.app.compute import MapUpdate, character_label
+from metagui.app.records import MapUpdate
+from metagui.app.tasks import character_label
 from metagui.ui.widgets.canvas import DrawingCanvas
 
 SHAPES = {
@@ -36,14 +37,14 @@ def teach(qtbot, window, per_class=1):
     for i, shape in enumerate(SHAPES.values()):
         for _ in range(per_class):
             for stroke in shape:
-                draw(qtbot, window.teach_canvas, stroke)
-            window.add_drawing(i)
+                draw(qtbot, window.teach.canvas, stroke)
+            window.teach.add_drawing(i)
 
 
 def adapted(qtbot, window, action, timeout=10_000):
     """Run ``action`` and wait for the adaptation it starts (signal opened before)."""
     with qtbot.waitSignal(
-        window.model_thread.finished_job,
+        window.learner.thread.finished_job,
         timeout=timeout,
         check_params_cb=lambda job, _r: job.kind == "adapt" and window.learner.is_current(job),
     ):
@@ -54,53 +55,53 @@ def test_starts_with_empty_classes_and_teaching_by_drawing_keeps_strokes(qtbot, 
     assert window.session.names() == ("A", "B", "C")
     assert [len(c.examples) for c in window.session.classes] == [0, 0, 0]
     for stroke in SHAPES["cross"]:
-        draw(qtbot, window.teach_canvas, stroke)
-    strokes = window.teach_canvas.strokes()
-    window.add_drawing(1)
+        draw(qtbot, window.teach.canvas, stroke)
+    strokes = window.teach.canvas.strokes()
+    window.teach.add_drawing(1)
     example = window.session.classes[1].examples[0]
     assert example.drawing.strokes == strokes and example.source == "drawing"
     assert torch.equal(example.image, example.drawing.preprocess())
-    assert window.teach_canvas.is_empty()
-    assert window.panel.rows[1].examples.count() == 1
+    assert window.teach.canvas.is_empty()
+    assert window.teach.panel.rows[1].examples.count() == 1
     assert "“A”, “C” have no examples" in window.banner.text()  # a hint says what to do
 
 
 def test_live_prediction_and_loss_curve(qtbot, window):
     adapted(qtbot, window, lambda: teach(qtbot, window, per_class=2))
-    steps, losses = window.loss_plot.latest_data()
+    steps, losses = window.model.loss_plot.latest_data()
     assert list(steps) == list(range(window.settings.steps.value() + 1))
     assert len(losses) == len(steps)
     with qtbot.waitSignal(
-        window.model_thread.finished_job,
+        window.learner.thread.finished_job,
         timeout=10_000,
         check_params_cb=lambda job, _r: job.kind in ("adapt", "classify"),
     ) as blocker:
         for stroke in SHAPES["bar"]:
-            draw(qtbot, window.query_canvas, stroke)
+            draw(qtbot, window.query.canvas, stroke)
     assert blocker.args[0].kind == "classify"  # support unchanged: no re-adaptation
-    qtbot.waitUntil(lambda: window.shown_query_version == window._query_version)
-    assert abs(window.bars.probs.sum() - 1) < 1e-4
-    assert window.bars.names == ("A", "B", "C")
-    assert window.prediction.text().startswith("→")
-    window.rename_class(0, "Bar")
-    assert window.bars.names[0] == "Bar"
+    qtbot.waitUntil(lambda: window.results.shown_query_version == window.teaching.query_version)
+    assert abs(window.results.bars.probs.sum() - 1) < 1e-4
+    assert window.results.bars.names == ("A", "B", "C")
+    assert window.query.prediction.text().startswith("→")
+    window.teaching.rename_class(0, "Bar")
+    assert window.results.bars.names[0] == "Bar"
 
 
 def test_removing_examples_and_classes(qtbot, window):
     teach(qtbot, window)
-    window.add_class()
+    window.teaching.add_class()
     assert window.session.names() == ("A", "B", "C", "D")
-    window.remove_class(3)
-    window.remove_example(2, 0)
+    window.teaching.remove_class(3)
+    window.teaching.remove_example(2, 0)
     assert [len(c.examples) for c in window.session.classes] == [1, 1, 0]
-    assert window.panel.rows[2].examples.count() == 0
+    assert window.teach.panel.rows[2].examples.count() == 0
     assert "“C” has no examples" in window.banner.text()
 
 
 def test_single_class_is_explained(qtbot, window):
     teach(qtbot, window)
-    window.remove_class(2)
-    window.remove_class(1)
+    window.teaching.remove_class(2)
+    window.teaching.remove_class(1)
     assert "two classes" in window.banner.text()
     assert len(window.session.classes[0].examples) == 1
 
@@ -108,18 +109,18 @@ def test_single_class_is_explained(qtbot, window):
 def test_newest_request_wins_in_the_window(qtbot, window):
     teach(qtbot, window)
     window.settings.steps.setValue(200)
-    window._hyper.cancel()  # no debounced request of its own during the burst
+    window.setup._hyper.cancel()  # no debounced request of its own during the burst
     window.learner.set_overrides(*window.settings.overrides())
     cancelled = []
-    window.model_thread.cancelled.connect(lambda job: cancelled.append(job.id))
+    window.learner.thread.cancelled.connect(lambda job: cancelled.append(job.id))
     finished = []
-    window.model_thread.finished_job.connect(lambda job, r: finished.append(job.id))
+    window.learner.thread.finished_job.connect(lambda job, r: finished.append(job.id))
     jobs = []
 
     def burst():
         for _ in range(15):
             window.session._changed()  # as if the support changed each time
-            jobs.append(window.request_prediction())
+            jobs.append(window.query.request())
 
     adapted(qtbot, window, burst, timeout=30_000)
     qtbot.wait(50)
@@ -136,12 +137,12 @@ def test_closing_mid_adaptation_stops_the_worker(qtbot, tmp_path):
     teach(qtbot, window, per_class=2)
     window.settings.steps.setValue(200)  # seconds of work: still running when closed
     finished = []
-    window.model_thread.finished_job.connect(lambda job, _r: finished.append(job.id))
+    window.learner.thread.finished_job.connect(lambda job, _r: finished.append(job.id))
     with qtbot.waitSignal(window.learner.stepped, timeout=10_000):
-        window._hyper_changed()
-    job = window.last_job
+        window.setup._hyper_changed()
+    job = window.learner.last_job
     assert job.kind == "adapt" and job.started_at and not job.ended_at
-    assert window.model_thread.isRunning() and window.learner.busy()
+    assert window.learner.thread.isRunning() and window.learner.busy()
     start = time.perf_counter()
     window.close()
     assert time.perf_counter() - start < 2.0
@@ -158,13 +159,13 @@ def test_bad_files_give_a_message_and_change_nothing(qtbot, window, tmp_path):
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     blank = tmp_path / "blank.png"
     Image.new("L", (50, 50), 255).save(blank)
-    with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
-        drop_files(window.panel.rows[0], [text, corrupt, blank])
+    with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
+        drop_files(window.teach.panel.rows[0], [text, corrupt, blank])
     assert (window.session.version, [len(c.examples) for c in window.session.classes]) == before
     message = window.banner.text()
     assert "3 file(s) skipped (nothing added)" in message
     assert "notes.txt" in message and "broken.png" in message and "blank" in message
-    assert window.teach_canvas.is_empty() and window.query_canvas.is_empty()
+    assert window.teach.canvas.is_empty() and window.query.canvas.is_empty()
 
 
 def test_huge_image_is_refused(qtbot, window, tmp_path, monkeypatch):
@@ -173,8 +174,8 @@ def test_huge_image_is_refused(qtbot, window, tmp_path, monkeypatch):
     monkeypatch.setattr(preprocess, "MAX_PIXELS", 100 * 100)
     big = tmp_path / "huge.png"
     Image.new("L", (300, 300), 255).save(big)
-    with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
-        drop_files(window.panel.rows[0], [big])
+    with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
+        drop_files(window.teach.panel.rows[0], [big])
     assert "too large" in window.banner.text()
     assert not window.session.classes[0].examples
 
@@ -182,20 +183,20 @@ def test_huge_image_is_refused(qtbot, window, tmp_path, monkeypatch):
 def test_diverging_adaptation_is_reported_and_nothing_is_lost(qtbot, window):
     adapted(qtbot, window, lambda: teach(qtbot, window, per_class=2))
     for stroke in SHAPES["bar"]:
-        draw(qtbot, window.query_canvas, stroke)
+        draw(qtbot, window.query.canvas, stroke)
     counts = [len(c.examples) for c in window.session.classes]
     with qtbot.waitSignal(
-        window.model_thread.failed,
+        window.learner.thread.failed,
         timeout=10_000,
         check_params_cb=lambda job, _m: window.learner.is_current(job),
     ) as blocker:
         window.settings.lr.setValue(1e6)
         window.settings.steps.setValue(50)
-        window.request_prediction()
+        window.query.request()
     assert "diverged" in blocker.args[1]
     assert "lower the learning rate" in window.banner.text()
     assert [len(c.examples) for c in window.session.classes] == counts
-    assert window.query_canvas.strokes()
+    assert window.query.canvas.strokes()
     adapted(qtbot, window, lambda: window.settings.lr.setValue(0.01))  # keeps working
     assert "diverged" not in window.banner.text()
 
@@ -214,8 +215,8 @@ def test_unloadable_checkpoint_keeps_the_current_one(qtbot, window, tmp_path):
     bad = tmp_path / "broken.pt"
     bad.write_bytes(b"definitely not a checkpoint")
     current = window.checkpoint
-    with qtbot.waitSignal(window.model_thread.failed, timeout=10_000):
-        window.load_checkpoint(bad)
+    with qtbot.waitSignal(window.learner.thread.failed, timeout=10_000):
+        window.setup.load(bad)
     assert "Could not load the checkpoint broken.pt" in window.banner.text()
     assert "still using protonet-random.pt" in window.banner.text()
     assert window.checkpoint is current
@@ -237,7 +238,7 @@ def test_shipped_checkpoints_are_listed(qtbot, monkeypatch, tmp_path, random_che
     combo = window.settings.checkpoint
     items = [combo.itemText(i) for i in range(combo.count())]
     assert items == ["anil-omniglot.pt", "other-omniglot.pt", "Open…"]
-    assert window.checkpoint_path.name == "anil-omniglot.pt"
+    assert window.learner.path.name == "anil-omniglot.pt"
     window.close()
 
 
@@ -294,7 +295,7 @@ def test_sample_task_uses_test_classes_of_the_training_split(
     assert window.settings.sample.isEnabled()
     window.settings.ways.setValue(4)
     window.settings.shots.setValue(2)
-    with qtbot.waitSignal(window.data_thread.finished_job, timeout=30_000):
+    with qtbot.waitSignal(window.background.data_thread.finished_job, timeout=30_000):
         window.settings.sample.click()
     assert len(window.session.classes) == 4
     assert all(len(c.examples) == 2 for c in window.session.classes)
@@ -302,17 +303,17 @@ def test_sample_task_uses_test_classes_of_the_training_split(
     assert set(window.session.names()) <= allowed
     if split == "lake":
         assert all(n.startswith("Ev") and "↻" not in n for n in window.session.names())
-    assert window._truth is not None and window.query_canvas._image is not None
+    assert window.teaching.truth is not None and window.query.canvas._image is not None
     qtbot.waitUntil(
-        lambda: "correct" in window.prediction.text() or "wrong" in window.prediction.text(),
+        lambda: "correct" in window.query.prediction.text() or "wrong" in window.query.prediction.text(),
         timeout=10_000,
     )
     decodes = []
     window.background.decoding.connect(decodes.append)
-    with qtbot.waitSignal(window.data_thread.finished_job, timeout=30_000):
+    with qtbot.waitSignal(window.background.data_thread.finished_job, timeout=30_000):
         window.settings.sample.click()  # a second task: "My classes" are still the user's
     assert decodes == []  # the first task's decoded classes, handed to the worker, are reused
-    window.restore_classes()
+    window.teaching.restore_classes()
     assert [c.examples[0] for c in window.session.classes] == mine
     window.close()
 
@@ -324,22 +325,22 @@ def test_dropped_omniglot_images_are_classified_correctly(
     characters = extract_characters(omniglot_root, tmp_path, count=5, drawers=6)
     window = make_window(qtbot, shipped_checkpoint)
     for _ in range(2):
-        window.add_class()
+        window.teaching.add_class()
     for i, files in enumerate(characters):
-        with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
-            drop_files(window.panel.rows[i], files[:5])
+        with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
+            drop_files(window.teach.panel.rows[i], files[:5])
     assert [len(c.examples) for c in window.session.classes] == [5] * 5
     assert window.session.classes[0].examples[0].source.endswith(".png")
     predicted = []
     for files in characters:
-        version = window.query().version
-        with qtbot.waitSignal(window.files_thread.finished_job, timeout=10_000):
-            drop_files(window.query_canvas, [files[5]])
-        assert window.query().version > version
-        qtbot.waitUntil(lambda: window.shown_query_version == window.query().version)
-        predicted.append(int(window.bars.probs.argmax()))
+        version = window.teaching.query().version
+        with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
+            drop_files(window.query.canvas, [files[5]])
+        assert window.teaching.query().version > version
+        qtbot.waitUntil(lambda: window.results.shown_query_version == window.teaching.query().version)
+        predicted.append(int(window.results.bars.probs.argmax()))
     assert predicted == [0, 1, 2, 3, 4]
-    assert window.prediction.text().startswith("→ E")
+    assert window.query.prediction.text().startswith("→ E")
     window.close()
 
 
@@ -354,72 +355,72 @@ def test_every_learner_family_adapts_in_the_window(qtbot, tmp_path, algorithm):
         assert window.settings.steps.isEnabled() == stepped
         adapted(qtbot, window, lambda: teach(qtbot, window))
         assert window.banner.level != "error", window.banner.text()
-        steps, _ = window.loss_plot.latest_data()
+        steps, _ = window.model.loss_plot.latest_data()
         assert len(steps) == (window.settings.steps.value() + 1 if stepped else 1)
         metric = algorithm != "maml"
-        assert (window.model_tabs.currentWidget() is window.map_plot) == metric
+        assert (window.model.currentWidget() is window.model.map_plot) == metric
         if metric:  # a map of the 3 examples, their centres, no query yet
-            assert window.map_plot.current.support.shape == (3, 2)
-            assert window.map_plot.current.centres.shape == (3, 2)
-            assert window.map_plot.current.query is None
+            assert window.model.map_plot.current.support.shape == (3, 2)
+            assert window.model.map_plot.current.centres.shape == (3, 2)
+            assert window.model.map_plot.current.query is None
         else:
-            assert window.map_plot.current is None
-            assert "inner-loop loss" in window.map_plot._note.toPlainText()
+            assert window.model.map_plot.current is None
+            assert "inner-loop loss" in window.model.map_plot._note.toPlainText()
     finally:
         window.close()
 
 
 def test_embedding_map_follows_the_query_and_joins_it_to_the_predicted_class(qtbot, window):
-    assert window.model_tabs.currentWidget() is window.map_plot  # ProtoNet: a metric learner
+    assert window.model.currentWidget() is window.model.map_plot  # ProtoNet: a metric learner
     adapted(qtbot, window, lambda: teach(qtbot, window, per_class=2))
-    first = window.map_plot.current
+    first = window.model.map_plot.current
     assert first.support.shape == (6, 2) and list(first.labels) == [0, 0, 1, 1, 2, 2]
     assert first.names == ("A", "B", "C") and first.query is None
-    with qtbot.waitSignal(window.predictionShown, timeout=10_000):
+    with qtbot.waitSignal(window.results.shown, timeout=10_000):
         for stroke in SHAPES["cross"]:
-            draw(qtbot, window.query_canvas, stroke)
-    qtbot.waitUntil(lambda: window.map_plot.current.query is not None)
-    shown = window.map_plot.current
+            draw(qtbot, window.query.canvas, stroke)
+    qtbot.waitUntil(lambda: window.model.map_plot.current.query is not None)
+    shown = window.model.map_plot.current
     assert shown.query.shape == (1, 2)
     assert torch.allclose(torch.from_numpy(shown.support), torch.from_numpy(first.support))
-    assert window.map_plot.winner == int(window.bars.probs.argmax())
-    link = window.map_plot._link.getData()
-    assert list(link[0]) == [shown.query[0, 0], shown.centres[window.map_plot.winner, 0]]
+    assert window.model.map_plot.winner == int(window.results.bars.probs.argmax())
+    link = window.model.map_plot._link.getData()
+    assert list(link[0]) == [shown.query[0, 0], shown.centres[window.model.map_plot.winner, 0]]
     # the loss tab hides the map: predictions stop computing it
-    window.model_tabs.setCurrentWidget(window.loss_plot)
-    with qtbot.waitSignal(window.model_thread.finished_job, timeout=10_000) as blocker:
-        window.request_prediction()
+    window.model.setCurrentWidget(window.model.loss_plot)
+    with qtbot.waitSignal(window.learner.thread.finished_job, timeout=10_000) as blocker:
+        window.query.request()
     assert not isinstance(blocker.args[1], MapUpdate)  # no map computed
-    window._clear_query()  # opening the map again maps the support without the query
-    with qtbot.waitSignal(window.model_thread.finished_job, timeout=10_000) as blocker:
-        window.model_tabs.setCurrentWidget(window.map_plot)
+    window.query.clear_query()  # opening the map again maps the support without the query
+    with qtbot.waitSignal(window.learner.thread.finished_job, timeout=10_000) as blocker:
+        window.model.setCurrentWidget(window.model.map_plot)
     assert blocker.args[0].kind == "map"
-    assert window.map_plot.current.query is None
+    assert window.model.map_plot.current.query is None
 
 
 def test_embedding_map_explains_a_missing_support_set(qtbot, window):
-    window.request_prediction()  # nothing taught yet
-    assert window.map_plot.current is None
-    assert "No map yet" in window.map_plot._note.toPlainText()
+    window.query.request()  # nothing taught yet
+    assert window.model.map_plot.current is None
+    assert "No map yet" in window.model.map_plot._note.toPlainText()
 
 
 def test_compare_mode_runs_two_learners_on_the_same_task(qtbot, window, tmp_path):
     torch.manual_seed(1)
     second = tmp_path / "matching-random.pt"
     save_checkpoint(second, build_learner("matching", {}), {"split": "vinyals"})
-    panel = window.compare_panel
+    panel = window.results.compare
     panel.add_checkpoint(second)
-    window.result_tabs.setCurrentWidget(panel)
+    window.results.setCurrentWidget(panel)
     with qtbot.waitSignal(window.second.loaded, timeout=10_000):
         panel.choice.setCurrentIndex(panel.index_of(second))
     with qtbot.waitSignal(window.second.predicted, timeout=10_000):
         teach(qtbot, window, per_class=2)
     for stroke in SHAPES["corner"]:
-        draw(qtbot, window.query_canvas, stroke)
+        draw(qtbot, window.query.canvas, stroke)
     qtbot.waitUntil(lambda: panel.a.winner is not None and panel.b.winner is not None)
     assert panel.a.title.text().startswith("A: protonet")
     assert panel.b.title.text() == "B: matching · matching-random.pt"
-    assert panel.a.winner == int(window.bars.probs.argmax())  # A is the main learner
+    assert panel.a.winner == int(window.results.bars.probs.argmax())  # A is the main learner
     assert panel.b.bars.names == ("A", "B", "C")
     assert abs(panel.b.bars.probs.sum() - 1) < 1e-4
     assert " ms" in panel.b.result.text() and panel.verdict.text()
@@ -438,23 +439,23 @@ def test_compare_mode_runs_two_learners_on_the_same_task(qtbot, window, tmp_path
 def test_showing_the_compare_tab_keeps_the_canvases_size(qtbot, window):
     window.resize(1400, 900)
     qtbot.wait(50)
-    before = window.teach_canvas.height(), window.query_canvas.height()
-    window.result_tabs.setCurrentWidget(window.compare_panel)
+    before = window.teach.canvas.height(), window.query.canvas.height()
+    window.results.setCurrentWidget(window.results.compare)
     qtbot.wait(50)
-    assert (window.teach_canvas.height(), window.query_canvas.height()) == before
-    assert window.compare_panel.a.title.text() == "A: protonet · protonet-random.pt"
-    window.compare_panel.b.show_text("a long message " * 20)  # wraps over many lines
+    assert (window.teach.canvas.height(), window.query.canvas.height()) == before
+    assert window.results.compare.a.title.text() == "A: protonet · protonet-random.pt"
+    window.results.compare.b.show_text("a long message " * 20)  # wraps over many lines
     qtbot.wait(50)
-    assert (window.teach_canvas.height(), window.query_canvas.height()) == before
+    assert (window.teach.canvas.height(), window.query.canvas.height()) == before
 
 
 def test_clicking_anywhere_in_a_class_row_selects_it(qtbot, window):
     for index in (1, 2, 0):  # the thumbnail area is empty: a press there still selects the row
-        viewport = window.panel.rows[index].examples.viewport()
+        viewport = window.teach.panel.rows[index].examples.viewport()
         qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=QPoint(10, 10))
-        assert window.panel.selected == index
-    window.panel.rows[2].name.setFocus()
-    qtbot.waitUntil(lambda: window.panel.selected == 2)
+        assert window.teach.panel.selected == index
+    window.teach.panel.rows[2].name.setFocus()
+    qtbot.waitUntil(lambda: window.teach.panel.selected == 2)
 
 
 def test_first_decoding_shows_a_determinate_bar(qtbot, monkeypatch, tiny_root, tmp_path):
@@ -467,15 +468,15 @@ def test_first_decoding_shows_a_determinate_bar(qtbot, monkeypatch, tiny_root, t
     seen = []
 
     def record(decoding):  # runs after the window's own slot
-        window._update_sample_button()  # e.g. a checkpoint loaded meanwhile: still disabled
-        bar = window.progress
+        window.setup.update_sample_button()  # e.g. a checkpoint loaded meanwhile: still disabled
+        bar = window.status.progress
         seen.append(
             (decoding, bar.maximum(), bar.value(), bar.format(), window.settings.sample.isEnabled())
         )
 
     window.background.decoding.connect(record)
     with qtbot.waitSignal(window.background.sampled, timeout=60_000):
-        window.sample_task()
+        window.setup.sample_task()
     per_set = 3 * 6 * 20  # tiny_root: alphabets x characters x drawers per set
     shown = [s for s in seen if s[0].total]
     assert {s[0].source for s in shown} == {"background", "evaluation"}  # Vinyals: both sets
@@ -486,7 +487,7 @@ def test_first_decoding_shows_a_determinate_bar(qtbot, monkeypatch, tiny_root, t
         )
     assert any(s[0].done == per_set for s in shown)
     assert not any(enabled for *_, enabled in seen)  # no second request while decoding
-    assert window.settings.sample.isEnabled() and not window.progress.isVisible()
+    assert window.settings.sample.isEnabled() and not window.status.progress.isVisible()
     window.close()
 
 
@@ -495,9 +496,9 @@ def test_closing_while_the_data_loads_returns_at_once(qtbot, monkeypatch, tiny_r
     checkpoint = tmp_path / "protonet.pt"
     save_checkpoint(checkpoint, build_learner("protonet", {}), {"split": "vinyals"})
     window = make_window(qtbot, checkpoint)
-    job = window.sample_task()
+    job = window.setup.sample_task()
     assert not window.settings.sample.isEnabled()  # cannot be asked twice
-    assert window.progress.isVisible()
+    assert window.status.progress.isVisible()
     qtbot.waitUntil(lambda: job.started_at > 0, timeout=5_000)
     start = time.perf_counter()
     window.close()
@@ -510,7 +511,7 @@ def test_the_window_fits_a_1280_pixel_wide_screen(window):
     """A 1280 px laptop screen: the settings bar once needed 1,288 px, so the window's 1,300 px
     minimum overlapped the checkpoint list and "Device" when squeezed."""
     assert window.minimumSizeHint().width() <= 1270
-    check = window.openset_check  # its label was clipped to "None of thes" there
+    check = window.query.openset_check  # its label was clipped to "None of thes" there
     assert check.minimumWidth() >= check.sizeHint().width()
 
 
@@ -519,11 +520,11 @@ def test_a_long_status_message_is_cut_not_widening_the_window(qtbot, window):
     past the screen or was cut mid-word. Now it ends in "…" and the tooltip holds it all."""
     width = window.minimumSizeHint().width()
     text = "Added 1 image(s) to “" + "a class with a very long name " * 12 + "”"
-    window.status_message.setText(text)
-    qtbot.waitUntil(lambda: window.status_message.toolTip() == text, timeout=2_000)
+    window.status.message.setText(text)
+    qtbot.waitUntil(lambda: window.status.message.toolTip() == text, timeout=2_000)
     assert window.minimumSizeHint().width() == width
-    shown = QLabel.text(window.status_message)
+    shown = QLabel.text(window.status.message)
     assert shown.endswith("…") and len(shown) < len(text)
-    assert window.status_message.text() == text  # code reading it gets the whole message
-    window.status_message.setText("Saved a.session")
-    assert window.status_message.toolTip() == ""
+    assert window.status.message.text() == text  # code reading it gets the whole message
+    window.status.message.setText("Saved a.session")
+    assert window.status.message.toolTip() == ""

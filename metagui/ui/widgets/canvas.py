@@ -1,6 +1,6 @@
 """A square drawing canvas that stores pen strokes (mouse or tablet) and accepts dropped files.
 
-Strokes are kept in a unit square (see ``metagui.app.session.Drawing``); the raster the model
+Strokes are kept in a unit square (see ``metagui.app.session.Drawing``); the model's raster is
 made from them by core's ``rasterize_strokes`` + ``preprocess_image``, never from the screen.
 """
 

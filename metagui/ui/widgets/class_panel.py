@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from metagui.app.compute import ROTATION_NOTE
+from metagui.app.records import ROTATION_NOTE
 from metagui.app.session import Session, TaskClass
 from metagui.ui.widgets.canvas import FileDropTarget
 from metagui.ui.widgets.images import class_colour, thumbnail

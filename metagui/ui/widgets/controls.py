@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -25,6 +26,17 @@ if TYPE_CHECKING:
 OPEN_ITEM = "Open…"
 STEPS_TIP = "Gradient steps of the inner loop on the support set (0: none)"
 LR_TIP = "Learning rate of the inner-loop steps (too large makes adaptation diverge)."
+
+
+def action(window: QWidget, text: str, name: str, shortcut=None) -> QAction:
+    """A named action with an optional shortcut, added to ``window`` so that its shortcut works
+    whatever has the focus."""
+    item = QAction(text, window)
+    item.setObjectName(name)
+    if shortcut is not None:
+        item.setShortcut(QKeySequence(shortcut))
+    window.addAction(item)
+    return item
 
 
 def named(widget: QWidget, name: str, accessible: str, tip: str = "") -> QWidget:
@@ -55,9 +67,7 @@ class SettingsBar(QFrame):
         )
         self.checkpoint.setMinimumWidth(190)  # the window fits a 1280 px screen
         self.device = named(QComboBox(), "deviceCombo", "Device", "Where the model runs")
-        for name in devices:
-            self.device.addItem(name.upper(), name)
-        self.device.setCurrentIndex(self.device.findData("cpu"))
+        self.set_devices(devices)
         self.steps = named(
             QSpinBox(),
             "stepsSpin",
@@ -136,6 +146,16 @@ class SettingsBar(QFrame):
         self.reset.clicked.connect(self.reset_adaptation)
         self._defaults: tuple[int, float | None] = (0, None)
 
+    def set_devices(self, devices: list[str]) -> None:
+        """The devices offered (CPU until torch is loaded and has looked for GPUs)."""
+        current = self.device.currentData() or "cpu"
+        self.device.blockSignals(True)
+        self.device.clear()
+        for name in devices:
+            self.device.addItem(name.upper(), name)
+        self.device.setCurrentIndex(max(self.device.findData(current), 0))
+        self.device.blockSignals(False)
+
     def show_learner(self, learner: Learner) -> None:
         """Start the boxes at ``learner``'s meta-trained ``adapt_defaults()``, enabled as far as
         its ``capabilities`` say they apply (decided from the declared capabilities)."""
@@ -192,6 +212,18 @@ class SettingsBar(QFrame):
             spin.blockSignals(False)
         self._show_override()
         self.hyperparametersChanged.emit()
+
+    def set_overrides(self, steps: int | None, lr: float | None) -> None:
+        """Put ``(steps, lr)`` in the boxes (None: the meta-trained value) without signals."""
+        default_steps, default_lr = self._defaults
+        for spin in (self.steps, self.lr):
+            spin.blockSignals(True)
+        self.steps.setValue(default_steps if steps is None else steps)
+        chosen = default_lr if lr is None else lr
+        self.lr.setValue(self.lr.minimum() if chosen is None else chosen)
+        for spin in (self.steps, self.lr):
+            spin.blockSignals(False)
+        self._show_override()
 
     def overrides(self) -> tuple[int | None, float | None]:
         """``(steps, lr)`` the user set, None where a box holds the meta-trained value."""

@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 
-from metagui.app.compute import MapUpdate
+from metagui.app.records import MapUpdate
 from metagui.ui.widgets.images import class_colour
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPixmap
 
 from metagui.app.session import Example
+
+if TYPE_CHECKING:
+    import torch
 
 #: One colour per class position (used by the class rows and the probability bars).
 CLASS_COLOURS = (
@@ -52,7 +56,7 @@ def example_qimage(example: Example) -> QImage:
     """What an example looks like: the model input of a drawing checkpoint as the model sees it
     (black ink on white); for a photo checkpoint, the picture of a file in its own colours or
     the drawing as drawn."""
-    if example.spec.kind == "ink":
+    if example.spec is None or example.spec.kind == "ink":
         return tensor_to_qimage(example.image)
     if example.picture is not None:
         return picture_to_qimage(example.picture)

@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from metagui.app.learner_views import LearnerView, MemoryView, SimilarityView
+from metagui.app.records import LearnerView, MemoryView, SimilarityView
 from metagui.ui.widgets.images import class_colour
 
 CAPTIONS = {

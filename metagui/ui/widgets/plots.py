@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QGraphicsItem
 
-from metagui.app.compute import ROTATION_NOTE
+from metagui.app.records import ROTATION_NOTE
 from metagui.ui.widgets.images import class_colour
 
 pg.setConfigOptions(antialias=False, background="w", foreground="#333333")
@@ -42,6 +42,15 @@ class DecadeAxis(pg.AxisItem):
 def _decade(exponent: int) -> str:
     """10**exponent as a tick label: 0.001 ... 1000, else 1e-7."""
     return f"{10.0**exponent:g}" if -3 <= exponent <= 3 else f"1e{exponent}"
+
+
+def whole_step(x_max: int, ticks: int = 6) -> int:
+    """A whole tick spacing (1, 2, 5, 10, 20, 50, …) giving at most ``ticks`` ticks to
+    ``x_max``."""
+    step = 1
+    while x_max / step > ticks:
+        step = step * 5 // 2 if str(step).startswith("2") else step * 2
+    return step
 
 
 class LossPlot(pg.PlotWidget):
@@ -158,6 +167,8 @@ class LossPlot(pg.PlotWidget):
         if x_max != self._x_max:
             self._x_max = x_max
             self.setXRange(0, x_max, padding=0.04)
+            step = whole_step(x_max)  # steps are whole numbers: no tick at 0.5
+            self.getAxis("bottom").setTickSpacing(step, step)
         if decades is not None and decades != self._decades:
             self._decades = decades
             # log10 units; the padding leaves room for the end decades' labels

@@ -122,6 +122,11 @@ class Prediction:
     rejected: np.ndarray | None = None
     rejector: Any = None
 
+    @classmethod
+    def of_step(cls, step: Step, names: tuple[str, ...], query_version: int, steps: int):
+        """What the bars show at adaptation ``step`` (``steps``: the steps it took so far)."""
+        return cls(step.probs, names, query_version, step.elapsed, True, steps, step.rejected)
+
     def winner(self) -> int | None:
         """The class of the first query; None without one, or when it is "none of these"."""
         if self.probs is None or (self.rejected is not None and bool(self.rejected[0])):

@@ -12,7 +12,7 @@ unfinished adaptation: the query is classified against it when it finishes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,28 +32,24 @@ from metagui.app.records import (
     Step,
 )
 from metagui.app.session import Session, SupportError, SupportSet, drawing_spec
+from metagui.control.learner_state import Cache, Context
 from metagui.control.worker import Job, JobQueue
 
 NO_CHECKPOINT = OpenSetState(None, "Load a checkpoint first")
 
 
-@dataclass(frozen=True)
-class _Context:
-    """What a job was submitted for (interpreted on the GUI thread when its records arrive)."""
+def _compute(name: str, *args, **kwargs):
+    """A job's function: ``metagui.app.compute.<name>(*args, **kwargs)``, imported when it runs
+    on the worker thread (torch and core load there, never on the GUI thread). The arguments
+    are what the GUI thread read when it submitted the job: nothing of the controller is read
+    on the worker thread."""
 
-    key: AdaptKey | None = None
-    support: SupportSet | None = None
-    query: Query | None = None
-    path: Path | None = None
+    def run():
+        from metagui.app import compute
 
+        return getattr(compute, name)(*args, **kwargs)
 
-@dataclass
-class _Cache:
-    key: AdaptKey
-    classifier: Any
-    support: SupportSet
-    projection: Any = None
-    rejector: Any = None  # "none of these", fitted to this support set
+    return run
 
 
 class LearnerController(QObject):
@@ -82,7 +78,7 @@ class LearnerController(QObject):
         self.last_job: Job | None = None
         self.last_adaptation_s: float | None = None
         self._generation = 0
-        self._cache: _Cache | None = None
+        self._cache: Cache | None = None
         self._adapting: AdaptKey | None = None  # key of the adaptation in flight
         self._query: Query | None = None
         self._latest: dict[Kind, int] = {}
@@ -134,14 +130,8 @@ class LearnerController(QObject):
     def load(self, path: Path, device=None) -> Job:
         if device is not None:
             self.device = device
-        device = self.device
-
-        def run():
-            from metagui.app import compute  # torch and core, imported on the worker thread
-
-            return compute.load_learner(path, device)
-
-        return self._submit(Kind.LOAD, run, _Context(path=path))
+        run = _compute("load_learner", path, self.device)
+        return self._submit(Kind.LOAD, run, Context(path=path))
 
     def unload(self) -> None:
         """No learner (compare mode off): results on their way are dropped."""
@@ -182,13 +172,8 @@ class LearnerController(QObject):
             return None
         learner, spec, device = self.checkpoint.learner, self.spec, self.device
         content = () if query is None else query.content
-
-        def run():  # reads nothing of self on the worker thread
-            from metagui.app import compute
-
-            return compute.map_only(learner, cache.support, cache.projection, content, spec, device)
-
-        return self._submit(Kind.MAP, run, _Context(key=cache.key, support=cache.support))
+        run = _compute("map_only", learner, cache.support, cache.projection, content, spec, device)
+        return self._submit(Kind.MAP, run, Context(key=cache.key, support=cache.support))
 
     def _openset_job(self, support: SupportSet, rejector=None) -> OpenSetJob | None:
         if not self.open_set_active():
@@ -205,15 +190,10 @@ class LearnerController(QObject):
         openset = self._openset_job(support)
         self._adapting = key
         self._latest.pop(Kind.CLASSIFY, None)  # a classification of an older support is stale
-
-        def run():
-            from metagui.app import compute
-
-            return compute.adapt(
-                learner, spec, support, query.content, steps, lr, device, fit_map, openset
-            )
-
-        return self._submit(Kind.ADAPT, run, _Context(key, support, query))
+        run = _compute(
+            "adapt", learner, spec, support, query.content, steps, lr, device, fit_map, openset
+        )
+        return self._submit(Kind.ADAPT, run, Context(key, support, query))
 
     def _classify(self, query: Query) -> Job | None:
         cache = self._cache
@@ -226,25 +206,20 @@ class LearnerController(QObject):
         projection = cache.projection if map_of is not None else None
         spec, device = self.spec, self.device
         openset = self._openset_job(cache.support, cache.rejector)
+        run = _compute(
+            "classify", cache.classifier, query.content, query.version, spec, device,
+            cache.support, openset=openset, view_of=learner, map_of=map_of, projection=projection,
+        )  # fmt: skip
+        return self._submit(Kind.CLASSIFY, run, Context(cache.key, cache.support, query))
 
-        def run():
-            from metagui.app import compute
-
-            return compute.classify(
-                cache.classifier, query.content, query.version, spec, device, cache.support,
-                openset=openset, view_of=learner, map_of=map_of, projection=projection,
-            )  # fmt: skip
-
-        return self._submit(Kind.CLASSIFY, run, _Context(cache.key, cache.support, query))
-
-    def _submit(self, kind: Kind, run, context: _Context) -> Job:
+    def _submit(self, kind: Kind, run, context: Context) -> Job:
         job = Job(kind, run, context)
         self._latest[kind] = job.id
         self.last_job = job
         return self.thread.submit(job)
 
     # ------------------------------------------------------------------ results (GUI thread)
-    def _query_current(self, context: _Context) -> bool:
+    def _query_current(self, context: Context) -> bool:
         return self._query is not None and context.query.version == self._query.version
 
     def _shown(self, prediction: Prediction) -> Prediction:
@@ -253,19 +228,14 @@ class LearnerController(QObject):
             return replace(prediction, rejected=None)
         return prediction
 
-    def _from_step(self, step: Step, context: _Context, steps: int) -> Prediction:
-        return self._shown(
-            Prediction(
-                probs=step.probs, names=context.support.names,
-                query_version=context.query.version, elapsed=step.elapsed, adapted=True,
-                steps=steps, rejected=step.rejected,
-            )
-        )  # fmt: skip
+    def _from_step(self, step: Step, context: Context, steps: int) -> Prediction:
+        names, version = context.support.names, context.query.version
+        return self._shown(Prediction.of_step(step, names, version, steps))
 
     def _on_yielded(self, job: Job, record) -> None:
         if not self.is_current(job):
             return
-        context: _Context = job.context
+        context: Context = job.context
         if isinstance(record, MapUpdate):
             if self._cache is not None and self._cache.key == context.key:
                 self._cache.projection = record.projection
@@ -287,7 +257,7 @@ class LearnerController(QObject):
     def _on_finished(self, job: Job, last) -> None:
         if not self.is_current(job):
             return
-        context: _Context = job.context
+        context: Context = job.context
         if job.kind is Kind.LOAD:
             self._generation += 1
             self.checkpoint, self.path, self._cache = last.checkpoint, context.path, None
@@ -299,10 +269,10 @@ class LearnerController(QObject):
         elif job.kind is Kind.CLASSIFY and last is not None and not self._query_current(context):
             self._classify(self._query)
 
-    def _adapt_done(self, context: _Context) -> None:
+    def _adapt_done(self, context: Context) -> None:
         last = self._final  # the last step (a map or view may have followed it)
         self._adapting = None
-        self._cache = _Cache(context.key, last.classifier, context.support)
+        self._cache = Cache(context.key, last.classifier, context.support)
         self._cache.rejector = last.rejector
         if self._fitted is not None and self._fitted[0] == context.key:
             self._cache.projection = self._fitted[1]
@@ -326,7 +296,7 @@ class LearnerController(QObject):
     def _on_failed(self, job: Job, message: str) -> None:
         if not self.is_current(job):
             return
-        context: _Context = job.context
+        context: Context = job.context
         if job.kind is Kind.LOAD:
             keep = f"; still using {self.path.name}" if self.path else ""
             text = f"Could not load the checkpoint {context.path.name}: {message}{keep}"

@@ -27,7 +27,8 @@ from metagui.ui.results_panel import ResultsPanel
 from metagui.ui.settings_panel import SettingsBinding
 from metagui.ui.status_panel import StatusPanel
 from metagui.ui.teach_panel import TeachPanel
-from metagui.ui.widgets.controls import MessageBanner, SettingsBar
+from metagui.ui.widgets.controls import SettingsBar
+from metagui.ui.widgets.messages import MessageBanner
 
 NO_CHECKPOINT = (
     "No checkpoint found in {folder}. You can still draw and teach classes; to classify, choose "
@@ -91,6 +92,8 @@ class MainWindow(QMainWindow):
         t, learner = self.teaching, self.learner
         t.message.connect(self._message)
         t.status.connect(self.status.message.setText)
+        # a note about the last export ends with the next change to the classes or the query
+        t.dirtyChanged.connect(lambda dirty: dirty and self.banner.clear_message(code="export"))
         learner.problem.connect(self._problem)
         learner.solved.connect(lambda code: self.banner.clear_message(code=code))
         learner.loaded.connect(lambda loaded: self.results.compare.add_checkpoint(loaded.path))

@@ -12,9 +12,9 @@ from PySide6.QtWidgets import QTabWidget
 from metagui.app.records import Prediction, Problem, ProblemCode, Step
 from metagui.control.teaching import Teaching
 from metagui.control.throttle import Throttle
+from metagui.ui.widgets.bars import ProbabilityPlot
 from metagui.ui.widgets.compare_panel import ComparePanel
 from metagui.ui.widgets.controls import named
-from metagui.ui.widgets.plots import ProbabilityPlot
 
 #: Bars and prediction line redrawn at most every 50 ms while an adaptation streams steps.
 PLOT_INTERVAL_MS = 50

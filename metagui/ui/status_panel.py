@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar
 from metagui.app.records import Loaded, Step
 from metagui.app.tasks import Decoding
 from metagui.control.learner import LearnerController
-from metagui.ui.widgets.controls import StatusText, named
+from metagui.ui.widgets.controls import named
+from metagui.ui.widgets.messages import StatusText
 
 
 class StatusPanel(QObject):

@@ -31,7 +31,10 @@ def calibrate(path, threshold: float, algorithm: str = "protonet") -> None:
 
 
 def shown(qtbot, window):
-    qtbot.waitUntil(lambda: window.results.shown_query_version == window.teaching.query().version, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: window.results.shown_query_version == window.teaching.query().version,
+        timeout=10_000,
+    )
     qtbot.wait(20)
     return window.query.prediction.text()
 

@@ -58,8 +58,13 @@ def test_photos_and_drawings_feed_an_rgb_checkpoint(qtbot, photo_window, tmp_pat
     with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
         drop_files(window.query.canvas, [gray])
     assert window.teaching.query().version > version
-    qtbot.waitUntil(lambda: window.results.shown_query_version == window.teaching.query().version, timeout=20_000)
-    assert window.results.bars.probs.shape == (3,) and abs(window.results.bars.probs.sum() - 1) < 1e-4
+    qtbot.waitUntil(
+        lambda: window.results.shown_query_version == window.teaching.query().version,
+        timeout=20_000,
+    )
+    assert (
+        window.results.bars.probs.shape == (3,) and abs(window.results.bars.probs.sum() - 1) < 1e-4
+    )
     assert window.banner.level != "error", window.banner.text()
 
 

@@ -8,7 +8,8 @@ import itertools
 import numpy as np
 from PySide6.QtGui import QFontMetrics, QImage, QPainter
 
-from metagui.ui.widgets.plots import KEPT_CURVES, LossPlot, ProbabilityPlot
+from metagui.ui.widgets.bars import ProbabilityPlot
+from metagui.ui.widgets.plots import KEPT_CURVES, LossPlot
 
 
 def y_range(plot: LossPlot) -> tuple[float, float]:

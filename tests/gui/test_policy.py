@@ -78,7 +78,8 @@ def test_a_query_does_not_restart_an_unfinished_adaptation(qtbot, tmp_path):
             draw(qtbot, window.query.canvas, stroke)
         assert window.learner.busy()
         qtbot.waitUntil(
-            lambda: window.results.shown_query_version == window.teaching.query().version, timeout=60_000
+            lambda: window.results.shown_query_version == window.teaching.query().version,
+            timeout=60_000,
         )
         assert started.count("adapt") == 1, started
         assert abs(window.results.bars.probs.sum() - 1) < 1e-4

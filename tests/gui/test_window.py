@@ -305,7 +305,9 @@ def test_sample_task_uses_test_classes_of_the_training_split(
         assert all(n.startswith("Ev") and "↻" not in n for n in window.session.names())
     assert window.teaching.truth is not None and window.query.canvas._image is not None
     qtbot.waitUntil(
-        lambda: "correct" in window.query.prediction.text() or "wrong" in window.query.prediction.text(),
+        lambda: (
+            "correct" in window.query.prediction.text() or "wrong" in window.query.prediction.text()
+        ),
         timeout=10_000,
     )
     decodes = []
@@ -337,7 +339,9 @@ def test_dropped_omniglot_images_are_classified_correctly(
         with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
             drop_files(window.query.canvas, [files[5]])
         assert window.teaching.query().version > version
-        qtbot.waitUntil(lambda: window.results.shown_query_version == window.teaching.query().version)
+        qtbot.waitUntil(
+            lambda: window.results.shown_query_version == window.teaching.query().version
+        )
         predicted.append(int(window.results.bars.probs.argmax()))
     assert predicted == [0, 1, 2, 3, 4]
     assert window.query.prediction.text().startswith("→ E")

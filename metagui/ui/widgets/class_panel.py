@@ -148,9 +148,10 @@ class ClassRow(FileDropTarget, QFrame):
     def show_class(self, task_class: TaskClass) -> None:
         if self.name.text() != task_class.name and not self.name.hasFocus():
             self.name.setText(task_class.name)
+            self.name.setCursorPosition(0)  # a long name shows its start, not its end
         rotated = "↻" in task_class.name
-        # the field may be too narrow for a long name (it then shows its end): the tooltip
-        # always holds all of it
+        # the field may be too narrow for a long name (it shows its start): the tooltip always
+        # holds all of it
         tip = f"{task_class.name}\n{NAME_TIP}"
         self.name.setToolTip(f"{tip}\n{ROTATION_NOTE}" if rotated else tip)
         n = len(task_class.examples)

@@ -8,9 +8,9 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from metagui.ui.widgets.bars import ProbabilityPlot
 from metagui.ui.widgets.controls import named
 from metagui.ui.widgets.images import class_colour
-from metagui.ui.widgets.plots import ProbabilityPlot
 
 NO_SECOND = "choose a second learner…"
 #: ``LearnerColumn.winner`` when the answer is "none of these" (open-set answers on).

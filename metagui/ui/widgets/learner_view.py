@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from metagui.app.records import LearnerView, MemoryView, SimilarityView
 from metagui.ui.widgets.images import class_colour
@@ -38,7 +38,13 @@ class LearnerViewPanel(QWidget):
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.caption.setObjectName("learnerViewCaption")
+        # neither the caption nor the plots may ask for more height than the tab has: a taller
+        # tab would shrink both canvases (it did, by ~80 px, for MANN and Siamese)
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.caption.setFixedHeight(2 * self.caption.fontMetrics().lineSpacing() + 4)
         self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setMinimumSize(0, 0)
+        self.graphics.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.caption)
@@ -55,6 +61,7 @@ class LearnerViewPanel(QWidget):
         self.graphics.clear()
         self.graphics.hide()  # until the first view: empty axes would say nothing
         self.caption.setText(CAPTIONS.get(kind, ""))
+        self.caption.setToolTip(CAPTIONS.get(kind, ""))  # all of it, when two lines cut it
         self._write_plot = self._read_plot = self._bar_plot = None
         if kind == "memory":
             self._write_plot, self._write = self._heatmap("written", "memory slot")

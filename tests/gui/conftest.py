@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import weakref
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import torch
 from gui_helpers import make_window
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QThread
+from PySide6.QtCore import QEvent, QThread
+from PySide6.QtWidgets import QApplication
 
 from core.algorithms import build_learner
 from core.checkpoint import save_checkpoint
@@ -56,6 +58,20 @@ def _no_dangling_qthreads(monkeypatch):
             pass
     if running:
         pytest.fail(f"test left QThread(s) running: {', '.join(running)}")
+    _delete_closed_widgets()
+
+
+def _delete_closed_widgets() -> None:
+    """Destroy the widgets pytest-qt closed (``deleteLater``) now, while no worker runs.
+    ``processEvents`` leaves deferred deletions queued: without this they happen inside the
+    next test's event loop, tearing down the old window's plots while the new window's
+    worker is loading its checkpoint."""
+    app = QApplication.instance()
+    if app is None:
+        return
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -37,15 +38,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.checkpoint is not None and not args.checkpoint.is_file():
         print(f"metagui: no such checkpoint file: {args.checkpoint}", file=sys.stderr)
         return 2
-    import torch
+    if args.threads < 0:
+        print(
+            f"metagui: --threads must be 0 (torch's choice) or more, not {args.threads}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.threads > 0:  # read by torch when it loads, on the model thread
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    # first paint before torch loads: Qt and the window's modules only (torch and core load on
+    # the model thread while the window is already on screen; benchmarks/startup.py)
     from PySide6.QtWidgets import QApplication
 
     from metagui.control.runtime import freeze_startup_objects, tune_process
     from metagui.ui.main_window import MainWindow
 
-    tune_process()  # allocator, GIL hand-over: see metagui/runtime.py
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    tune_process()  # allocator, GIL hand-over: see metagui/control/runtime.py
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("metagui")
     # absolute, as the shipped list's paths are: one checkpoint, one entry in the lists
@@ -54,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     freeze_startup_objects()
     if args.session is not None:
-        window.open_session(args.session)  # a bad file: said in the window, nothing opened
+        window.files.open_session(args.session)  # a bad file: said in the window, nothing opened
     signal.signal(signal.SIGINT, lambda *_: window.close())  # Ctrl+C in the terminal closes
     return app.exec()
 

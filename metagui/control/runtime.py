@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import sys
 
-from core.device import keep_freed_memory
+from core.allocator import keep_freed_memory
 
 #: GIL switch interval for the GUI process (CPython's default: 0.005 s).
 SWITCH_INTERVAL = 0.001

@@ -39,6 +39,9 @@ from metagui.app.checkpoints import shipped_checkpoints
 from metagui.app.session import Drawing, Example
 from metagui.control.runtime import SWITCH_INTERVAL, freeze_startup_objects, tune_process
 from metagui.ui.main_window import MainWindow
+from metagui.ui.model_panel import ModelPanel
+from metagui.ui.results_panel import ResultsPanel
+from metagui.ui.status_panel import StatusPanel
 
 WAYS, SHOTS = 5, 5
 
@@ -123,7 +126,8 @@ class Bench:
                 self.w.learner._cache is not adapted
                 and self.w.learner._cache is not None
                 and self.w.results.shown_query_version >= seen
-                and not self.w._plot_throttle.pending()
+                and not self.w.model._throttle.pending()
+                and not self.w.results._throttle.pending()
             )
         )
         return time.perf_counter() - start
@@ -143,6 +147,34 @@ class Bench:
             time.sleep(0.0002)
         timer.stop()
         return np.diff(ticks) - interval_ms / 1000.0
+
+
+#: the panels' slots that run on the GUI thread for every record of an adaptation
+GUI_SLOTS = (
+    (ModelPanel, ("_stepped", "_adapted", "_draw_loss")),
+    (ResultsPanel, ("_predicted", "refresh")),
+    (StatusPanel, ("_stepped", "_adapted")),
+)
+
+
+def time_gui_slots() -> tuple[list[float], dict[str, list[float]]]:
+    """Wrap the panels' record slots (class attributes, so the window binds the wrappers):
+    wall time of every call, and CPU time per slot."""
+    times: list[float] = []
+    cpu: dict[str, list[float]] = {}
+    for cls, names in GUI_SLOTS:
+        for name in names:
+            original = getattr(cls, name)
+            label = f"{cls.__name__}.{name}"
+
+            def timed(self, *a, _original=original, _label=label):
+                t0, c0 = time.perf_counter(), time.thread_time()
+                _original(self, *a)
+                times.append(time.perf_counter() - t0)
+                cpu.setdefault(_label, []).append(time.thread_time() - c0)
+
+            setattr(cls, name, timed)
+    return times, cpu
 
 
 def pct(values, q) -> float:
@@ -180,6 +212,7 @@ def main() -> int:
         return 2
 
     app = QApplication.instance() or QApplication([])
+    slot_times, slot_cpu = time_gui_slots()  # before the window binds them
     w = MainWindow(checkpoint=checkpoint, class_names=[f"C{i}" for i in range(WAYS)])
     w.show()
     bench = Bench(app, w)
@@ -228,26 +261,8 @@ def main() -> int:
         w.session._changed()
         w.query.request()
 
-    slot_times: list[float] = []
-    slot_cpu: dict[str, list[float]] = {}
-    for name in ("_stepped", "_predicted", "_adapted", "_update_plots"):
-        original = getattr(w, name)
-
-        def timed(*a, _original=original, _name=name):
-            t0, c0 = time.perf_counter(), time.thread_time()
-            _original(*a)
-            slot_times.append(time.perf_counter() - t0)
-            slot_cpu.setdefault(_name, []).append(time.thread_time() - c0)
-
-        setattr(w, name, timed)
-    for signal, name in (  # reconnect the learner's signals to the timed slots
-        (w.learner.stepped, "_stepped"),
-        (w.learner.predicted, "_predicted"),
-        (w.learner.adapted, "_adapted"),
-    ):
-        signal.disconnect()
-        signal.connect(getattr(w, name))
-    w._plot_throttle.callback = w._update_plots
+    slot_times.clear()
+    slot_cpu.clear()
     busy_gaps = bench.heartbeat(args.seconds, churn)
     bench.idle()
     adapt_ms = (w.learner.last_adaptation_s or math.nan) * 1000

@@ -145,3 +145,17 @@ def test_the_hidden_compare_column_is_not_redrawn_until_shown(qtbot, tmp_path):
         assert column.winner == window.results.winner()
     finally:
         window.close()
+
+
+@pytest.mark.parametrize("algorithm", ["mann", "siamese"])
+def test_the_caption_fits_its_two_lines_in_the_default_window(qtbot, tmp_path, algorithm):
+    """The caption has a fixed height (the plots keep theirs): its text must fit in it at the
+    window's default size, the whole explanation being in its tooltip."""
+    window = make_window(qtbot, checkpoint(tmp_path, algorithm))
+    try:
+        caption = window.model.learner_view.caption
+        qtbot.waitUntil(lambda: caption.isVisible() and caption.width() > 0, timeout=5_000)
+        assert caption.text() and len(caption.toolTip()) > len(caption.text())
+        assert caption.heightForWidth(caption.width()) <= caption.height()
+    finally:
+        window.close()

@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from metagui.app.records import LearnerView, MemoryView, SimilarityView
 from metagui.ui.widgets.images import class_colour
 
+#: two short lines above the plots; the tooltip (``EXPLAINED``) says all of it
 CAPTIONS = {
+    "memory": "Rows: support images in the order fed (class at left), the query last. "
+    "Left: slots written; right: slots read. (Hover for more.)",
+    "similarity": "p(same character) of the query with each support image; the class of the "
+    "most similar one wins.",
+}
+EXPLAINED = {
     "memory": (
         "The memory at work: each row is one support image fed to the network (in the order "
         "fed, its class on the left), the last row the query. Left: where it wrote (least "
@@ -37,6 +45,7 @@ class LearnerViewPanel(QWidget):
         self.setAccessibleName("What the learner does with the support set")
         self.caption = QLabel()
         self.caption.setWordWrap(True)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.caption.setObjectName("learnerViewCaption")
         # neither the caption nor the plots may ask for more height than the tab has: a taller
         # tab would shrink both canvases (it did, by ~80 px, for MANN and Siamese)
@@ -61,7 +70,7 @@ class LearnerViewPanel(QWidget):
         self.graphics.clear()
         self.graphics.hide()  # until the first view: empty axes would say nothing
         self.caption.setText(CAPTIONS.get(kind, ""))
-        self.caption.setToolTip(CAPTIONS.get(kind, ""))  # all of it, when two lines cut it
+        self.caption.setToolTip(EXPLAINED.get(kind, ""))
         self._write_plot = self._read_plot = self._bar_plot = None
         if kind == "memory":
             self._write_plot, self._write = self._heatmap("written", "memory slot")

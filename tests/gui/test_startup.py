@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from gui_helpers import make_window
+from gui_helpers import draw, make_window
+from PIL import Image
 from PySide6.QtWidgets import QApplication
 from test_panels import _checkpoint
-from test_window import teach
+from test_window import SHAPES, teach
 
 from metagui import __main__ as cli
 from metagui.control import runtime
@@ -34,6 +35,14 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv, says):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and "\n" not in err
+
+
+def _contents(window) -> list:
+    """Every class's examples: strokes of drawings, pixels of images."""
+    return [
+        [e.drawing.strokes if e.drawing is not None else e.picture.tobytes() for e in c.examples]
+        for c in window.session.classes
+    ]
 
 
 def _run_main(qtbot, monkeypatch, argv: list[str]) -> MainWindow:
@@ -59,6 +68,16 @@ def test_a_session_given_on_the_command_line_reopens_exactly(qtbot, monkeypatch,
     maml, anil = _checkpoint(tmp_path, "maml"), _checkpoint(tmp_path, "anil")
     window = make_window(qtbot, maml)
     teach(qtbot, window)
+    picture = tmp_path / "dot.png"
+    image = Image.new("L", (40, 40), 255)
+    image.paste(0, (10, 10, 30, 30))
+    image.save(picture)
+    with qtbot.waitSignal(window.background.files_thread.finished_job, timeout=10_000):
+        window.teach.add_files(1, [picture])  # a dropped image beside the drawings
+    for stroke in SHAPES["cross"]:
+        draw(qtbot, window.query.canvas, stroke)
+    classes = _contents(window)
+    query = window.query.canvas.strokes()
     window.settings.steps.setValue(7)
     window.settings.lr.setValue(0.25)
     window.setup._hyper_changed()
@@ -73,6 +92,7 @@ def test_a_session_given_on_the_command_line_reopens_exactly(qtbot, monkeypatch,
         assert (other.settings.steps.value(), other.settings.lr.value()) == (7, 0.25)
         assert (other.learner.steps, other.learner.lr) == (7, 0.25)
         assert other.session.names() == ("A", "B", "C")
+        assert _contents(other) == classes and other.query.canvas.strokes() == query
         assert os.environ["OMP_NUM_THREADS"] == "1"
     finally:
         other.close()

@@ -17,8 +17,8 @@ object per line on stdout (``kind``: ``started``, ``step``, ``eval``, ``validati
 
 ``elapsed`` is training time: evaluations and pauses do not count, and ``--max-minutes`` is
 measured on that clock. Commands on stdin, one per line: ``save`` (write the current weights as
-``now.pt`` and report it), ``pause``, ``resume``, ``stop`` (end after the current step; saves
-``last.pt``, resumable, and ``final.pt``, the weights reached; exit 0). The end of stdin stops the
+``now-<step>.pt`` and report it), ``pause``, ``resume``, ``stop`` (end after the current step; saves
+``last.pt``, resumable, and ``<run folder name>.pt``, the weights reached; exit 0). The end of stdin stops the
 run the same way (the window that started it has gone). SIGTERM saves the same files (exit 130).
 """
 
@@ -199,7 +199,7 @@ class LiveRun:
             except queue.Empty:
                 return None
             if word == "save":
-                self._save("now.pt", "now")
+                self._save(f"now-{self.prepared.trainer.step}.pt", "now")
             elif word == "pause" and not paused:
                 paused = True
                 self.events.emit("paused", step=self.prepared.trainer.step)
@@ -265,12 +265,13 @@ class LiveRun:
                          step=self.prepared.trainer.step, elapsed=self.seconds)  # fmt: skip
 
     def _finish(self, why: str) -> None:
-        """Keep the last completed step: ``last.pt`` (resumable) and ``final.pt``."""
+        """Keep the last completed step: ``last.pt`` (resumable) and the run's model."""
+        final = f"{self.prepared.out.name}.pt"
         self._save("last.pt", "last", with_state=True)
-        self._save("final.pt", "final")
+        self._save(final, "final")
         self.writer.close()
         self.events.emit("done", why=why, step=self.prepared.trainer.step, elapsed=self.seconds,
-                         path=str(self.prepared.out / "final.pt"))  # fmt: skip
+                         path=str(self.prepared.out / final))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

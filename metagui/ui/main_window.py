@@ -12,15 +12,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication, QGridLayout, QLineEdit, QMainWindow, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QGridLayout,
+    QLineEdit,
+    QMainWindow,
+    QTabWidget,
+    QWidget,
+)
 
 from metagui.app.checkpoints import checkpoint_dir, shipped_checkpoints
 from metagui.app.records import Problem, ProblemCode
 from metagui.control.background import Background
 from metagui.control.learner import LearnerController
+from metagui.control.metatrain import MetaTrainer
 from metagui.control.teaching import NEW_CLASSES, Teaching
 from metagui.ui.edit_menu import EditMenu
 from metagui.ui.file_menu import FileMenu
+from metagui.ui.learn_panel import LearnPanel
 from metagui.ui.model_panel import ModelPanel
 from metagui.ui.query_panel import QueryPanel
 from metagui.ui.results_panel import ResultsPanel
@@ -56,6 +65,8 @@ class MainWindow(QMainWindow):
         self.files = FileMenu(self, self.teaching, self.setup, self.background, self.qsettings)
         self.edit = EditMenu(self, self.teaching, self.teach, self.query, self.setup)
         self.status = StatusPanel(self, self.learner)
+        self.metatrain = MetaTrainer(self)
+        self.learn = LearnPanel(self.metatrain, self.setup.load, self.settings.add_checkpoint)
         self._place()
         self._bind()
         geometry = self.qsettings.value("geometry")
@@ -85,7 +96,12 @@ class MainWindow(QMainWindow):
             grid.setColumnStretch(column, stretch)
         grid.setRowStretch(2, 3)
         grid.setRowStretch(3, 2)
-        self.setCentralWidget(centre)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("viewTabs")
+        self.tabs.addTab(centre, "Teach")
+        self.tabs.addTab(self.learn, "Learn to learn")
+        self.learn.handedOver.connect(lambda _path: self.tabs.setCurrentIndex(0))
+        self.setCentralWidget(self.tabs)
         self.resize(1400, 900)
 
     def _bind(self) -> None:
@@ -147,6 +163,7 @@ class MainWindow(QMainWindow):
         focus = QApplication.focusWidget()
         if isinstance(focus, QLineEdit) and self.isAncestorOf(focus):
             focus.clearFocus()  # a name being edited is committed now, not after deletion
+        self.metatrain.stop(900)  # the run saves its last step and ends within a second
         self.background.stop()
         for controller in (self.learner, self.second):
             controller.stop(10_000)

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import QFileDialog
 
 from metagui.app.checkpoints import checkpoint_dir, shipped_checkpoints
+from metagui.app.live import trained_checkpoints
 from metagui.app.records import Loaded
 from metagui.app.tasks import Decoding, missing_data, task_source
 from metagui.control.background import Background
@@ -47,8 +48,9 @@ class SettingsBinding(QObject):
 
     def checkpoints(self, chosen: Path | None) -> Path | None:
         """Fill the box with the shipped checkpoints; the one to load first (``chosen``, else
-        the last one used if shipped, else the default)."""
-        paths = shipped_checkpoints()
+        the last one used if listed, else the default). The models of the "Learn to learn"
+        runs follow the shipped ones."""
+        paths = shipped_checkpoints() + trained_checkpoints()
         if chosen is None:
             last = self.qsettings.value(LAST_CHECKPOINT)
             shipped = last and Path(last).is_file() and any(Path(last) == p for p in paths)

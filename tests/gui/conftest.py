@@ -80,6 +80,7 @@ def _isolated(monkeypatch, tmp_path):
     folder = tmp_path / "no-checkpoints"
     folder.mkdir()
     monkeypatch.setenv("METAGUI_CHECKPOINTS", str(folder))
+    monkeypatch.setenv("METAGUI_RUNS", str(tmp_path / "runs"))  # "Learn to learn" runs
     from PySide6.QtCore import QSettings  # recent files and geometry: not the user's own
 
     QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path))

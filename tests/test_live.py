@@ -30,10 +30,29 @@ from metagui.app.live import (
 REPO = Path(__file__).resolve().parents[1]
 #: A run of seconds on the tiny dataset: evaluations and pictures often, few episodes each.
 TINY_LIVE = [
-    "--ways", "5", "--shots", "1", "--queries", "2", "--val-ways", "5", "--val-every", "1000",
-    "--val-episodes", "4", "--episodes", "100000", "--threads", "1", "--eval-episodes", "3",
-    "--eval-every", "0.5", "--thumbnail-every", "0.2",
-]  # fmt: skip
+    "--ways",
+    "5",
+    "--shots",
+    "1",
+    "--queries",
+    "2",
+    "--val-ways",
+    "5",
+    "--val-every",
+    "1000",
+    "--val-episodes",
+    "4",
+    "--episodes",
+    "100000",
+    "--threads",
+    "1",
+    "--eval-episodes",
+    "3",
+    "--eval-every",
+    "0.5",
+    "--thumbnail-every",
+    "0.2",
+]
 
 
 class Run:
@@ -43,9 +62,13 @@ class Run:
         env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "core.training.live", *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env=env, cwd=REPO,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
         self.records: list = []
 
     def send(self, word: str) -> None:
@@ -107,12 +130,36 @@ def test_a_live_run_reports_saves_pauses_and_stops_like_core_train(tiny_root, tm
     assert "--events" not in final.metadata["train_command"]  # a core.train command line
     assert final.metadata["metrics"]["live_5w1s"] >= 0
     # core.train continues the run, core.evaluate scores its model
-    assert train.main(["--resume", "--out", str(out), "--episodes", str(last_step + 2),
-                       "--data-root", str(tiny_root)]) == 0  # fmt: skip
+    assert (
+        train.main(
+            [
+                "--resume",
+                "--out",
+                str(out),
+                "--episodes",
+                str(last_step + 2),
+                "--data-root",
+                str(tiny_root),
+            ]
+        )
+        == 0
+    )
     assert load_checkpoint(out / "last.pt").training_state["step"] == last_step + 2
     capsys.readouterr()
-    assert evaluate.main(["--checkpoint", str(done[0].path), "--episodes", "3", "--json",
-                          "--data-root", str(tiny_root)]) == 0  # fmt: skip
+    assert (
+        evaluate.main(
+            [
+                "--checkpoint",
+                str(done[0].path),
+                "--episodes",
+                "3",
+                "--json",
+                "--data-root",
+                str(tiny_root),
+            ]
+        )
+        == 0
+    )
     assert 0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1
 
 
@@ -133,11 +180,20 @@ def test_a_bad_flag_is_one_line_and_exit_2(tiny_root, tmp_path):
 
 def test_the_episode_picture_has_a_column_per_class_and_a_row_per_image():
     ways, shots, queries = 12, 2, 3
-    ep = Episode(torch.rand(ways * shots, 1, 28, 28), torch.arange(ways).repeat_interleave(shots),
-                 torch.rand(ways * queries, 1, 28, 28), torch.arange(ways).repeat_interleave(queries),
-                 tuple(map(str, range(ways))))  # fmt: skip
+    ep = Episode(
+        torch.rand(ways * shots, 1, 28, 28),
+        torch.arange(ways).repeat_interleave(shots),
+        torch.rand(ways * queries, 1, 28, 28),
+        torch.arange(ways).repeat_interleave(queries),
+        tuple(map(str, range(ways))),
+    )
     grid = episode_grid(ep, ink=True, columns=10, query_rows=2)
     assert grid.size == (10 * (CELL + GAP) + GAP, 4 * (CELL + GAP) + 3 * GAP)
-    blank = Episode(torch.zeros(2, 1, 28, 28), torch.arange(2), torch.ones(2, 1, 28, 28),
-                    torch.arange(2), ("a", "b"))  # fmt: skip
+    blank = Episode(
+        torch.zeros(2, 1, 28, 28),
+        torch.arange(2),
+        torch.ones(2, 1, 28, 28),
+        torch.arange(2),
+        ("a", "b"),
+    )
     assert episode_grid(blank, ink=True).getpixel((GAP + 1, GAP + 1)) == (255, 255, 255)

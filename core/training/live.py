@@ -17,9 +17,10 @@ object per line on stdout (``kind``: ``started``, ``step``, ``eval``, ``validati
 
 ``elapsed`` is training time: evaluations and pauses do not count, and ``--max-minutes`` is
 measured on that clock. Commands on stdin, one per line: ``save`` (write the current weights as
-``now-<step>.pt`` and report it), ``pause``, ``resume``, ``stop`` (end after the current step; saves
-``last.pt``, resumable, and ``<run folder name>.pt``, the weights reached; exit 0). The end of stdin stops the
-run the same way (the window that started it has gone). SIGTERM saves the same files (exit 130).
+``now-<step>.pt`` and report it), ``pause``, ``resume``, ``stop`` (end after the current step;
+save ``last.pt``, resumable, and ``<run folder name>.pt``, the weights reached; exit 0). The end
+of stdin stops the run the same way (the window that started it has gone). SIGTERM saves the
+same files (exit 130).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TextIO
 
 from core.cli import fail, setup_device
@@ -135,10 +135,18 @@ class LiveRun:
         if trainer.step > 0:
             self.seconds = self.writer.seconds_before
         self._capture_batches()
-        self.events.emit("started", out=str(p.out), algorithm=config.algorithm,
-                         total=config.episodes, step=trainer.step, resumed=p.resumed,
-                         amp=trainer.amp or "", held_out=self.held.label,
-                         meta_batch=config.meta_batch, max_seconds=p.seconds)  # fmt: skip
+        self.events.emit(
+            "started",
+            out=str(p.out),
+            algorithm=config.algorithm,
+            total=config.episodes,
+            step=trainer.step,
+            resumed=p.resumed,
+            amp=trainer.amp or "",
+            held_out=self.held.label,
+            meta_batch=config.meta_batch,
+            max_seconds=p.seconds,
+        )
         self._evaluate()
         generator = trainer.run()
         next_eval = self.seconds + self.live.eval_every
@@ -158,8 +166,14 @@ class LiveRun:
                         break
                     self.writer.record(rec)
                     if not isinstance(rec, TrainStep):
-                        self.events.emit("validation", step=rec.step, accuracy=rec.accuracy,
-                                         ci95=rec.ci95, best=rec.best, elapsed=self.seconds)  # fmt: skip
+                        self.events.emit(
+                            "validation",
+                            step=rec.step,
+                            accuracy=rec.accuracy,
+                            ci95=rec.ci95,
+                            best=rec.best,
+                            elapsed=self.seconds,
+                        )
                         continue
                     self._step(rec)
                     if time.monotonic() >= next_picture and self.batch:
@@ -222,9 +236,15 @@ class LiveRun:
             eta = (trainer.config.episodes - rec.step) / per_second
             if self.prepared.seconds is not None:
                 eta = min(eta, max(0.0, self.prepared.seconds - self.seconds))
-        self.events.emit("step", step=rec.step, loss=rec.loss, accuracy=rec.accuracy,
-                         episodes_per_s=per_second * trainer.config.meta_batch,
-                         elapsed=self.seconds, eta=eta)  # fmt: skip
+        self.events.emit(
+            "step",
+            step=rec.step,
+            loss=rec.loss,
+            accuracy=rec.accuracy,
+            episodes_per_s=per_second * trainer.config.meta_batch,
+            elapsed=self.seconds,
+            eta=eta,
+        )
 
     def _evaluate(self) -> None:
         """Accuracy on the fixed held-out episodes (not counted as training time)."""
@@ -234,15 +254,29 @@ class LiveRun:
         results = []
         for ways, shots in self.held.settings:
             spec = EpisodeSpec(ways, shots, LIVE_QUERIES)
-            accs = [r.accuracy for r in evaluate_iter(
-                trainer.learner, self.held.dataset, spec, self.live.eval_episodes, EVAL_SEED,
-                trainer.device)]  # fmt: skip
+            accs = [
+                r.accuracy
+                for r in evaluate_iter(
+                    trainer.learner,
+                    self.held.dataset,
+                    spec,
+                    self.live.eval_episodes,
+                    EVAL_SEED,
+                    trainer.device,
+                )
+            ]
             s = summarize(accs)
             results.append({"ways": ways, "shots": shots, "accuracy": s.mean, "ci95": s.ci95})
         trainer.learner.train()
         self.last_eval = {"step": trainer.step, "results": results}
-        self.events.emit("eval", step=trainer.step, elapsed=self.seconds, results=results,
-                         episodes=self.live.eval_episodes, classes=self.held.label)  # fmt: skip
+        self.events.emit(
+            "eval",
+            step=trainer.step,
+            elapsed=self.seconds,
+            results=results,
+            episodes=self.live.eval_episodes,
+            classes=self.held.label,
+        )
 
     def _picture(self) -> None:
         path = self.prepared.out / "episode.png"
@@ -261,8 +295,13 @@ class LiveRun:
 
     def _save(self, name: str, why: str, with_state: bool = False) -> None:
         self.writer.save(name, {**self._metrics(), "interrupted": with_state}, with_state)
-        self.events.emit("saved", path=str(self.prepared.out / name), why=why,
-                         step=self.prepared.trainer.step, elapsed=self.seconds)  # fmt: skip
+        self.events.emit(
+            "saved",
+            path=str(self.prepared.out / name),
+            why=why,
+            step=self.prepared.trainer.step,
+            elapsed=self.seconds,
+        )
 
     def _finish(self, why: str) -> None:
         """Keep the last completed step: ``last.pt`` (resumable) and the run's model."""
@@ -270,8 +309,13 @@ class LiveRun:
         self._save("last.pt", "last", with_state=True)
         self._save(final, "final")
         self.writer.close()
-        self.events.emit("done", why=why, step=self.prepared.trainer.step, elapsed=self.seconds,
-                         path=str(self.prepared.out / final))  # fmt: skip
+        self.events.emit(
+            "done",
+            why=why,
+            step=self.prepared.trainer.step,
+            elapsed=self.seconds,
+            path=str(self.prepared.out / final),
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,9 +108,16 @@ class LiveError:
 
 
 LiveRecord = (
-    LiveStarted | LiveStep | LiveEval | LiveValidation | LiveThumbnails | LiveSaved | LivePaused
-    | LiveDone | LiveError
-)  # fmt: skip
+    LiveStarted
+    | LiveStep
+    | LiveEval
+    | LiveValidation
+    | LiveThumbnails
+    | LiveSaved
+    | LivePaused
+    | LiveDone
+    | LiveError
+)
 
 
 def parse_event(line: str | bytes) -> LiveRecord | None:
@@ -131,19 +138,30 @@ def _record(d: dict) -> LiveRecord | None:
     kind = d.get("kind")
     if kind == "step":
         eta = d.get("eta")
-        return LiveStep(int(d["step"]), float(d["loss"]), float(d["accuracy"]),
-                        float(d["episodes_per_s"]), float(d["elapsed"]),
-                        None if eta is None else float(eta))  # fmt: skip
+        return LiveStep(
+            int(d["step"]),
+            float(d["loss"]),
+            float(d["accuracy"]),
+            float(d["episodes_per_s"]),
+            float(d["elapsed"]),
+            None if eta is None else float(eta),
+        )
     if kind == "eval":
         results = tuple(
             HeldOutResult(int(r["ways"]), int(r["shots"]), float(r["accuracy"]), float(r["ci95"]))
             for r in d["results"]
         )
-        return LiveEval(int(d["step"]), float(d["elapsed"]), results, int(d["episodes"]),
-                        str(d["classes"]))  # fmt: skip
+        return LiveEval(
+            int(d["step"]), float(d["elapsed"]), results, int(d["episodes"]), str(d["classes"])
+        )
     if kind == "validation":
-        return LiveValidation(int(d["step"]), float(d["accuracy"]), float(d["ci95"]),
-                              bool(d["best"]), float(d["elapsed"]))  # fmt: skip
+        return LiveValidation(
+            int(d["step"]),
+            float(d["accuracy"]),
+            float(d["ci95"]),
+            bool(d["best"]),
+            float(d["elapsed"]),
+        )
     if kind == "thumbnails":
         return LiveThumbnails(int(d["step"]), Path(d["path"]))
     if kind == "saved":
@@ -156,10 +174,17 @@ def _record(d: dict) -> LiveRecord | None:
         return LiveError(str(d["text"]))
     if kind == "started":
         seconds = d.get("max_seconds")
-        return LiveStarted(Path(d["out"]), str(d["algorithm"]), int(d["total"]), int(d["step"]),
-                           d.get("resumed"), str(d.get("amp", "")), str(d["held_out"]),
-                           int(d.get("meta_batch", 1)),
-                           None if seconds is None else float(seconds))  # fmt: skip
+        return LiveStarted(
+            Path(d["out"]),
+            str(d["algorithm"]),
+            int(d["total"]),
+            int(d["step"]),
+            d.get("resumed"),
+            str(d.get("amp", "")),
+            str(d["held_out"]),
+            int(d.get("meta_batch", 1)),
+            None if seconds is None else float(seconds),
+        )
     return None
 
 
@@ -239,7 +264,9 @@ def trained_checkpoints(parent: Path | None = None) -> list[Path]:
     parent = runs_dir() if parent is None else parent
     if not parent.is_dir():
         return []
-    found = [run / f"{run.name}.pt" for run in parent.iterdir() if (run / f"{run.name}.pt").is_file()]
+    found = [
+        run / f"{run.name}.pt" for run in parent.iterdir() if (run / f"{run.name}.pt").is_file()
+    ]
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 

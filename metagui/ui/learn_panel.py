@@ -56,8 +56,13 @@ def _duration(seconds: float) -> str:
 class LearnPanel(QWidget):
     handedOver = Signal(object)  # Path: "Try it now" gave the main learner these weights
 
-    def __init__(self, trainer: MetaTrainer, load: Callable[[Path], object],
-                 add_checkpoint: Callable[[Path], None], parent=None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        trainer: MetaTrainer,
+        load: Callable[[Path], object],
+        add_checkpoint: Callable[[Path], None],
+        parent=None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("learnPanel")
         self.trainer, self.load, self.add_checkpoint = trainer, load, add_checkpoint
@@ -164,9 +169,15 @@ class LearnPanel(QWidget):
         extra = list(self.extra)
         if s.minutes.value() > 0:
             extra += ["--max-minutes", f"{s.minutes.value():g}"]
-        return RunRequest(s.algorithm.currentText(), s.dataset.currentData(),
-                          s.split.currentData(), s.chosen_preset(), s.chosen_init(),
-                          self.data_root, tuple(extra))  # fmt: skip
+        return RunRequest(
+            s.algorithm.currentText(),
+            s.dataset.currentData(),
+            s.split.currentData(),
+            s.chosen_preset(),
+            s.chosen_init(),
+            self.data_root,
+            tuple(extra),
+        )
 
     # ---------------------------------------------------------------- commands
     def start(self) -> Path | None:
@@ -228,8 +239,9 @@ class LearnPanel(QWidget):
 
     def _evaluated(self, record: LiveEval) -> None:
         self.held_out_plot.add(record.elapsed, record.results)
-        cells = " · ".join(f"{r.ways}-way {r.shots}-shot {100 * r.accuracy:.1f} %"
-                           for r in record.results)  # fmt: skip
+        cells = " · ".join(
+            f"{r.ways}-way {r.shots}-shot {100 * r.accuracy:.1f} %" for r in record.results
+        )
         self.figures.accuracy.setText(
             f"{cells} (after {_duration(record.elapsed)}; {record.episodes} fixed episodes each "
             f"on the {record.classes})"

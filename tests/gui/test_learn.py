@@ -33,8 +33,9 @@ def _ready(window, tiny_root):
 
 def test_learn_to_learn_end_to_end(qtbot, window, tiny_root, capsys):
     panel, trainer = _ready(window, tiny_root), window.metatrain
-    with qtbot.waitSignals([trainer.started, trainer.stepped, trainer.evaluated,
-                            trainer.thumbnails], timeout=TIMEOUT):  # fmt: skip
+    with qtbot.waitSignals(
+        [trainer.started, trainer.stepped, trainer.evaluated, trainer.thumbnails], timeout=TIMEOUT
+    ):
         qtbot.mouseClick(panel.buttons.start, Qt.MouseButton.LeftButton)
     assert trainer.state is RunState.RUNNING and not panel.buttons.start.isEnabled()
     assert not panel.setup.algorithm.isEnabled()
@@ -70,8 +71,12 @@ def test_learn_to_learn_end_to_end(qtbot, window, tiny_root, capsys):
     assert trainer.state is RunState.IDLE and panel.buttons.start.isEnabled()
     assert load_checkpoint(trainer.out / "last.pt").training_state["step"] == done.args[0].step
     capsys.readouterr()
-    assert evaluate.main(["--checkpoint", str(model), "--episodes", "3", "--json",
-                          "--data-root", str(tiny_root)]) == 0  # fmt: skip
+    assert (
+        evaluate.main(
+            ["--checkpoint", str(model), "--episodes", "3", "--json", "--data-root", str(tiny_root)]
+        )
+        == 0
+    )
     assert 0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1
     # ... and in the Checkpoint box of the next window
     other = make_window(qtbot, None)
@@ -91,8 +96,9 @@ def test_a_killed_run_ends_in_a_message(qtbot, window, tiny_root):
     assert window.isVisible()
 
 
-def test_closing_the_window_stops_the_run_within_a_second_keeping_its_step(qtbot, tiny_root,
-                                                                           random_checkpoint):  # fmt: skip
+def test_closing_the_window_stops_the_run_within_a_second_keeping_its_step(
+    qtbot, tiny_root, random_checkpoint
+):
     import time
 
     window = make_window(qtbot, random_checkpoint)

@@ -40,19 +40,29 @@ class RunSetup(QGroupBox):
         self.dataset = _combo("learnDataset", "Dataset", "Any dataset core knows, or a folder")
         self.split = _combo("learnSplit", "Class split", "Which classes train, which are held out")
         self.preset = _combo("learnPreset", "Recipe", "A named core.train recipe (its flags)")
-        self.init = _combo("learnInit", "Start from",
-                           "Random weights, or a shipped checkpoint to fine-tune")  # fmt: skip
-        self.minutes = named(QDoubleSpinBox(), "learnMinutes", "Time limit in minutes",
-                             "Stop (and save) after this many minutes of training; 0: no limit")  # fmt: skip
+        self.init = _combo(
+            "learnInit", "Start from", "Random weights, or a shipped checkpoint to fine-tune"
+        )
+        self.minutes = named(
+            QDoubleSpinBox(),
+            "learnMinutes",
+            "Time limit in minutes",
+            "Stop (and save) after this many minutes of training; 0: no limit",
+        )
         self.minutes.setRange(0, 600)
         self.minutes.setDecimals(1)
         self.minutes.setSingleStep(0.5)
         self.minutes.setValue(5)
         self.minutes.setSuffix(" min")
         form = QFormLayout(self)
-        for label, widget in (("Learner", self.algorithm), ("Dataset", self.dataset),
-                              ("Split", self.split), ("Recipe", self.preset),
-                              ("Start from", self.init), ("Time limit", self.minutes)):  # fmt: skip
+        for label, widget in (
+            ("Learner", self.algorithm),
+            ("Dataset", self.dataset),
+            ("Split", self.split),
+            ("Recipe", self.preset),
+            ("Start from", self.init),
+            ("Time limit", self.minutes),
+        ):
             form.addRow(label, widget)
 
     def set_checkpoints(self, paths: list[Path]) -> None:
@@ -80,15 +90,26 @@ class RunButtons(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.start = named(QPushButton("Start"), "learnStartButton", "Start meta-training")
-        self.pause = named(QPushButton("Pause"), "learnPauseButton", "Pause meta-training",
-                           "Pause between two meta-steps (the training clock stops)")  # fmt: skip
+        self.pause = named(
+            QPushButton("Pause"),
+            "learnPauseButton",
+            "Pause meta-training",
+            "Pause between two meta-steps (the training clock stops)",
+        )
         self.resume = named(QPushButton("Resume"), "learnResumeButton", "Resume meta-training")
-        self.stop = named(QPushButton("Stop"), "learnStopButton", "Stop and save",
-                          "Finish the current step, save the model and list it in Checkpoint")  # fmt: skip
-        self.try_now = named(QPushButton("Try it now"), "learnTryNowButton",
-                             "Try the current weights",
-                             "Save the weights reached so far and make them the learner of the "
-                             "Teach tab: draw a few characters and see how well it adapts")  # fmt: skip
+        self.stop = named(
+            QPushButton("Stop"),
+            "learnStopButton",
+            "Stop and save",
+            "Finish the current step, save the model and list it in Checkpoint",
+        )
+        self.try_now = named(
+            QPushButton("Try it now"),
+            "learnTryNowButton",
+            "Try the current weights",
+            "Save the weights reached so far and make them the learner of the "
+            "Teach tab: draw a few characters and see how well it adapts",
+        )
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         for button in (self.start, self.pause, self.resume, self.stop, self.try_now):
@@ -132,8 +153,11 @@ class EpisodePicture(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("A task the outer loop is training on", parent)
-        self.image = named(QLabel("(appears when training starts)"), "learnEpisodeImage",
-                           "Support and query images of the current training episode")  # fmt: skip
+        self.image = named(
+            QLabel("(appears when training starts)"),
+            "learnEpisodeImage",
+            "Support and query images of the current training episode",
+        )
         self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.image.setMinimumHeight(140)
         self.image.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
@@ -162,6 +186,7 @@ class EpisodePicture(QGroupBox):
         if self._pixmap.isNull():
             return
         size = self.image.size()
-        scaled = self._pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio,
-                                     Qt.TransformationMode.FastTransformation)  # fmt: skip
+        scaled = self._pixmap.scaled(
+            size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+        )
         self.image.setPixmap(scaled)

@@ -87,8 +87,12 @@ class HeldOutPlot(pg.PlotWidget):
         self.points: dict[tuple[int, int], tuple[list[float], list[float]]] = {}
         self.lines: list[pg.InfiniteLine] = []
 
-    def set_settings(self, settings: Sequence[tuple[int, int]],
-                     paper: dict[tuple[int, int], float], paper_name: str) -> None:  # fmt: skip
+    def set_settings(
+        self,
+        settings: Sequence[tuple[int, int]],
+        paper: dict[tuple[int, int], float],
+        paper_name: str,
+    ) -> None:
         """Curves for ``settings`` ((ways, shots)), their chance lines, and ``paper``'s figures
         (%) when given."""
         for curve in self.curves.values():
@@ -98,23 +102,39 @@ class HeldOutPlot(pg.PlotWidget):
         self.curves, self.points, self.lines = {}, {}, []
         for ways, shots in settings:
             colour = _colour(ways, shots)
-            curve = pg.PlotDataItem([], [], pen=pg.mkPen(colour, width=2), symbol="o",
-                                    symbolSize=6, symbolBrush=colour, symbolPen=None,
-                                    name=f"{ways}-way {shots}-shot")  # fmt: skip
+            curve = pg.PlotDataItem(
+                [],
+                [],
+                pen=pg.mkPen(colour, width=2),
+                symbol="o",
+                symbolSize=6,
+                symbolBrush=colour,
+                symbolPen=None,
+                name=f"{ways}-way {shots}-shot",
+            )
             self.addItem(curve)
             self.curves[(ways, shots)] = curve
             self.points[(ways, shots)] = ([], [])
-            chance = pg.InfiniteLine(100 / ways, angle=0, movable=False,
-                                     pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine),
-                                     label=f"chance {ways}-way", labelOpts=_label(colour, 0.05))  # fmt: skip
+            chance = pg.InfiniteLine(
+                100 / ways,
+                angle=0,
+                movable=False,
+                pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine),
+                label=f"chance {ways}-way",
+                labelOpts=_label(colour, 0.05),
+            )
             self.addItem(chance, ignoreBounds=True)
             self.lines.append(chance)
             if (ways, shots) in paper:
                 figure = paper[(ways, shots)]
-                line = pg.InfiniteLine(figure, angle=0, movable=False,
-                                       pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DotLine),
-                                       label=f"{paper_name} {ways}w{shots}s {figure:g} %",
-                                       labelOpts=_label(colour, 0.55 if ways == 5 else 0.05))  # fmt: skip
+                line = pg.InfiniteLine(
+                    figure,
+                    angle=0,
+                    movable=False,
+                    pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DotLine),
+                    label=f"{paper_name} {ways}w{shots}s {figure:g} %",
+                    labelOpts=_label(colour, 0.55 if ways == 5 else 0.05),
+                )
                 self.addItem(line, ignoreBounds=True)
                 self.lines.append(line)
         self.setXRange(0, 60, padding=0.02)

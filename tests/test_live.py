@@ -197,3 +197,16 @@ def test_the_episode_picture_has_a_column_per_class_and_a_row_per_image():
         ("a", "b"),
     )
     assert episode_grid(blank, ink=True).getpixel((GAP + 1, GAP + 1)) == (255, 255, 255)
+
+
+def test_sigterm_saves_the_last_completed_step(tiny_root, tmp_path):
+    """What the window does when a step outlasts its one-second stop: SIGTERM."""
+    out = tmp_path / "term"
+    run = Run([*TINY_LIVE, "--data-root", str(tiny_root), "--out", str(out)])
+    run.until(LiveStep, 5)
+    run.proc.terminate()
+    assert run.finish() == 130
+    done = run.records[-1]
+    assert isinstance(done, LiveDone) and done.why == "interrupted"
+    assert load_checkpoint(out / "last.pt").training_state["step"] == done.step >= 5
+    assert load_checkpoint(out / "term.pt").metadata["step"] == done.step

@@ -5,7 +5,8 @@ The run lives in its own process (the window stays responsive; a crash of the ru
 not a dead window). Pause and resume are stdin commands: the run waits between two meta-steps,
 on any platform, and its training clock does not count the pause. ``stop(timeout_ms)`` asks the
 run to finish its step and save (``last.pt`` and the run's model), then terminates it (SIGTERM:
-it saves the same files) and kills it if it still runs.
+it goes back to its last completed step and saves the same files) and kills it if it still
+runs.
 """
 
 from __future__ import annotations
@@ -104,8 +105,9 @@ class MetaTrainer(QObject):
         self._send("save")
 
     def stop(self, timeout_ms: int = 0) -> bool:
-        """Ask the run to save and end. With ``timeout_ms``, wait that long (most of it for the
-        run's own stop, then SIGTERM, then a kill); True when no process is left."""
+        """Ask the run to save and end. With ``timeout_ms``, wait that long: 40 % for the run
+        to end its step, then SIGTERM (it goes back to its last completed step and saves), then
+        a kill. True when no process is left."""
         if self.process is None:
             return True
         if self.state is not RunState.STOPPING:
@@ -114,10 +116,10 @@ class MetaTrainer(QObject):
         if not timeout_ms:
             return False
         process = self.process
-        if process.waitForFinished(int(timeout_ms * 0.7)):
+        if process.waitForFinished(int(timeout_ms * 0.4)):
             return True
-        process.terminate()  # SIGTERM: the run saves last.pt and its model
-        if process.waitForFinished(int(timeout_ms * 0.25)):
+        process.terminate()
+        if process.waitForFinished(int(timeout_ms * 0.5)):
             return True
         process.kill()
         process.waitForFinished(1000)

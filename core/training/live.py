@@ -43,6 +43,7 @@ from core.data.datasets import trained_on
 from core.data.episodes import EpisodeSpec
 from core.data.spec import PreprocessSpec
 from core.evaluate import EVAL_SEED, evaluate_iter, summarize
+from core.training.precision import can_probe, probe_precision
 from core.training.setup import PreparedRun, parse_run_args, prepare_run
 from core.training.signals import sigterm_interrupts
 from core.training.sinks import RunWriter
@@ -66,6 +67,13 @@ def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--eval-every", type=float, default=15.0, help="training seconds")
     p.add_argument("--thumbnail-every", type=float, default=1.0, help="seconds")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "given"),
+        default="auto",
+        help="auto: time float32 and bfloat16 steps first and train with the faster (a new CPU "
+        "run of a metric learner); given: --amp as given",
+    )
     live, rest = p.parse_known_args(argv)
     if live.eval_episodes < 0 or live.eval_every <= 0 or live.thumbnail_every < 0:
         raise ValueError("--eval-episodes must be >= 0, --eval-every > 0, --thumbnail-every >= 0")
@@ -211,6 +219,27 @@ class LiveRun:
             return self.batch
 
         trainer._batch = remembering
+
+    def _choose_precision(self) -> str:
+        """With ``--precision auto``, train in the faster precision; what was measured."""
+        trainer = self.prepared.trainer
+        if (
+            self.live.precision != "auto"
+            or trainer.step
+            or not can_probe(trainer.learner, trainer.device)
+        ):
+            return ""
+        c = trainer.config
+        probe = probe_precision(
+            trainer.learner, trainer.train_set, trainer.train_spec, c.meta_batch
+        )
+        trainer.amp = probe.faster
+        text = (
+            f"bf16 {1000 * probe.bf16:.0f} ms/step, fp32 {1000 * probe.fp32:.0f} ms/step: "
+            f"training in {probe.faster or 'fp32'}"
+        )
+        self.prepared.metadata["precision_probe"] = text  # recorded in the checkpoints
+        return text
 
     def _keep_step(self) -> None:
         """Copy the weights and training state of the step just completed (a SIGTERM in the

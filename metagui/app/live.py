@@ -34,6 +34,7 @@ class LiveStarted:
     held_out: str  # which classes the live accuracy is measured on
     meta_batch: int
     max_seconds: float | None
+    probe: str = ""  # the precision measured and chosen, or "" when not measured
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ def _record(d: dict) -> LiveRecord | None:
             str(d["held_out"]),
             int(d.get("meta_batch", 1)),
             None if seconds is None else float(seconds),
+            str(d.get("probe") or ""),
         )
     return None
 

@@ -78,6 +78,7 @@ class LearnPanel(QWidget):
         self._place()
         self._last: LiveStep | None = None
         self._total = 0
+        self._precision = ""
         self._pending_picture: LiveThumbnails | None = None
         self._draw = Throttle(DRAW_INTERVAL_MS, self._redraw, self)
         self._bind()
@@ -216,10 +217,11 @@ class LearnPanel(QWidget):
     def _started(self, started: LiveStarted) -> None:
         self._total = started.total
         note = f" ({started.resumed})" if started.resumed else ""
-        amp = f", {started.amp} autocast" if started.amp else ""
+        self._precision = started.probe or (f"{started.amp} autocast" if started.amp else "fp32")
         self.figures.progress.setText(
-            f"{started.algorithm}: measuring on the {started.held_out}{amp}…{note}"
+            f"{started.algorithm}: measuring on the {started.held_out}…{note}"
         )
+        self.figures.speed.setText(self._precision)
 
     def _stepped(self, step: LiveStep) -> None:
         self._last = step
@@ -235,7 +237,9 @@ class LearnPanel(QWidget):
             f"step {step.step:,} / {self._total:,} · {_duration(step.elapsed)} of training"
         )
         left = "" if step.eta is None else f" · about {_duration(step.eta)} left"
-        self.figures.speed.setText(f"{step.episodes_per_s:,.0f} episodes/s{left}")
+        self.figures.speed.setText(
+            f"{step.episodes_per_s:,.0f} episodes/s{left} · {self._precision}"
+        )
 
     def _evaluated(self, record: LiveEval) -> None:
         self.held_out_plot.add(record.elapsed, record.results)

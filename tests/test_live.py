@@ -98,6 +98,7 @@ def test_a_live_run_reports_saves_pauses_and_stops_like_core_train(tiny_root, tm
     try:
         started = run.until(LiveStarted)
         assert started.out == out and started.step == 0 and "test classes" in started.held_out
+        assert "ms/step" in started.probe  # float32 and bfloat16 measured, the faster chosen
         first = run.until(LiveEval)
         assert first.step == 0 and [(r.ways, r.shots) for r in first.results] == [(5, 1), (20, 1)]
         run.until(LiveStep, 3)
@@ -210,3 +211,19 @@ def test_sigterm_saves_the_last_completed_step(tiny_root, tmp_path):
     assert isinstance(done, LiveDone) and done.why == "interrupted"
     assert load_checkpoint(out / "last.pt").training_state["step"] == done.step >= 5
     assert load_checkpoint(out / "term.pt").metadata["step"] == done.step
+
+
+def test_the_precision_probe_leaves_the_learner_alone(tiny_root):
+    from core.algorithms import build_learner
+    from core.data import load_dataset
+    from core.data.episodes import EpisodeSpec
+    from core.training.precision import can_probe, probe_precision
+
+    learner = build_learner("protonet", {})
+    before = {k: v.clone() for k, v in learner.state_dict().items()}
+    assert can_probe(learner, torch.device("cpu"))
+    assert not can_probe(build_learner("maml", {}), torch.device("cpu"))
+    train_set = load_dataset("omniglot", tiny_root, "train")
+    probe = probe_precision(learner, train_set, EpisodeSpec(5, 1, 2), rounds=1)
+    assert probe.fp32 > 0 and probe.bf16 > 0 and probe.faster in (None, "bf16")
+    assert all(torch.equal(before[k], v) for k, v in learner.state_dict().items())

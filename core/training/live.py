@@ -149,14 +149,16 @@ class LiveRun:
         if trainer.step > 0:
             self.seconds = self.writer.seconds_before
         self._capture_batches()
+        probe = self._choose_precision()
         self.events.emit(
             "started",
+            probe=probe,
             out=str(p.out),
             algorithm=config.algorithm,
             total=config.episodes,
             step=trainer.step,
             resumed=p.resumed,
-            amp=trainer.amp or "",
+            amp=trainer.amp or "",  # after the probe: the precision trained in
             held_out=self.held.label,
             meta_batch=config.meta_batch,
             max_seconds=p.seconds,

@@ -227,3 +227,18 @@ def test_the_precision_probe_leaves_the_learner_alone(tiny_root):
     probe = probe_precision(learner, train_set, EpisodeSpec(5, 1, 2), rounds=1)
     assert probe.fp32 > 0 and probe.bf16 > 0 and probe.faster in (None, "bf16")
     assert all(torch.equal(before[k], v) for k, v in learner.state_dict().items())
+
+
+def test_a_stop_during_a_long_evaluation_saves_the_last_step_without_waiting(tiny_root, tmp_path):
+    """The first evaluation is 100,000 episodes long: the stop cannot wait for it to end."""
+    out = tmp_path / "long"
+    flags = [*TINY_LIVE, "--eval-episodes", "100000", "--precision", "given"]
+    run = Run([*flags, "--data-root", str(tiny_root), "--out", str(out)])
+    run.until(LiveStarted)  # the evaluation at step 0 begins
+    run.send("stop")
+    assert run.finish() == 0
+    done = run.records[-1]
+    assert isinstance(done, LiveDone) and done.why == "stopped" and done.step == 0
+    assert not any(isinstance(r, LiveEval) for r in run.records)  # it never ended
+    assert load_checkpoint(out / "last.pt").training_state["step"] == 0
+    assert (out / "long.pt").is_file()

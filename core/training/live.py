@@ -26,8 +26,8 @@ same files (exit 130).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
+import os
 import queue
 import signal
 import sys
@@ -47,6 +47,7 @@ from core.training.precision import can_probe, probe_precision
 from core.training.setup import PreparedRun, parse_run_args, prepare_run
 from core.training.signals import sigterm_interrupts
 from core.training.sinks import RunWriter
+from core.training.snapshot import StepSnapshot, save_snapshot, snapshot
 from core.training.thumbnails import write_grid
 from core.training.trainer import TrainStep
 
@@ -58,6 +59,9 @@ LIVE_SETTINGS = ((5, 1), (20, 1))
 LIVE_QUERIES = 5
 #: Seconds of step timings the episodes-per-second figure averages.
 RATE_WINDOW = 3.0
+#: Seconds a stop waits for the current step (or evaluation) to end before the run is saved at
+#: its last completed step from the command thread and the process exits.
+STOP_GRACE = 0.3
 
 
 def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -94,15 +98,20 @@ class Events:
             self.stream.flush()
 
 
-def read_commands(stream: TextIO, into: queue.Queue) -> threading.Thread:
-    """A daemon thread putting each stdin line (stripped, lower case) into ``into``; "eof" last."""
+def read_commands(stream: TextIO, into: queue.Queue, on_stop=None) -> threading.Thread:
+    """A daemon thread putting each stdin line (stripped, lower case) into ``into``; "eof" last.
+    ``on_stop()`` is called (on that thread) after queueing "stop" or "eof"."""
 
     def pump() -> None:
         for line in stream:
             word = line.strip().lower()
             if word:
                 into.put(word)
+            if word == "stop" and on_stop is not None:
+                on_stop()
         into.put("eof")
+        if on_stop is not None:
+            on_stop()
 
     thread = threading.Thread(target=pump, name="live-commands", daemon=True)
     thread.start()
@@ -140,7 +149,8 @@ class LiveRun:
     seconds: float = 0.0  # training clock
     rates: deque = field(default_factory=deque)
     last_eval: dict = field(default_factory=dict)
-    snapshot: tuple | None = None  # (weights, trainer state) of the last completed step
+    snapshot: StepSnapshot | None = None  # the last completed step
+    finishing: threading.Lock = field(default_factory=threading.Lock)  # who saves the end
 
     def run(self) -> int:
         p = self.prepared
@@ -148,6 +158,7 @@ class LiveRun:
         self.writer = RunWriter(trainer, p.out, p.metadata)
         if trainer.step > 0:
             self.seconds = self.writer.seconds_before
+        self.snapshot = snapshot(trainer, self.seconds)
         self._capture_batches()
         probe = self._choose_precision()
         self.events.emit(
@@ -191,7 +202,7 @@ class LiveRun:
                             elapsed=self.seconds,
                         )
                         continue
-                    self._keep_step()
+                    self.snapshot = snapshot(trainer, self.seconds)
                     self._step(rec)
                     if time.monotonic() >= next_picture and self.batch:
                         self._picture()
@@ -203,10 +214,10 @@ class LiveRun:
                         why = "time limit"
                         break
         except KeyboardInterrupt:  # SIGTERM, maybe in the middle of a step or an evaluation
-            code, why = 130, "interrupted"
-            self._back_to_last_step()
-        finally:
             generator.close()
+            self._finish("interrupted", self.snapshot)
+            return 130
+        generator.close()
         self._finish(why)
         return code
 
@@ -243,18 +254,17 @@ class LiveRun:
         self.prepared.metadata["precision_probe"] = text  # recorded in the checkpoints
         return text
 
-    def _keep_step(self) -> None:
-        """Copy the weights and training state of the step just completed (a SIGTERM in the
-        middle of the next one saves these: milliseconds for a Conv-4)."""
-        trainer = self.prepared.trainer
-        weights = {k: v.detach().clone() for k, v in trainer.learner.state_dict().items()}
-        self.snapshot = (weights, copy.deepcopy(trainer.state_dict()))
+    def stop_soon(self) -> None:
+        """Called on the command thread for "stop": unless the main thread finishes within
+        ``STOP_GRACE`` seconds (a step or an evaluation can take longer), save the last
+        completed step from a thread of its own and end the process."""
 
-    def _back_to_last_step(self) -> None:
-        if self.snapshot is not None:
-            weights, state = self.snapshot
-            self.prepared.trainer.learner.load_state_dict(weights)
-            self.prepared.trainer.load_state_dict(state)
+        def watch() -> None:
+            time.sleep(STOP_GRACE)
+            if self._finish("stopped", self.snapshot, wait=False):
+                os._exit(0)
+
+        threading.Thread(target=watch, name="live-stop", daemon=True).start()
 
     def _commands(self, block: bool) -> str | None:
         """Handle the waiting commands; "stop" when the run must end. A pause blocks here."""
@@ -345,31 +355,37 @@ class LiveRun:
             metrics["live_eval_step"] = self.last_eval["step"]
         return metrics
 
-    def _save(self, name: str, why: str, with_state: bool = False) -> None:
-        self.writer.save(name, {**self._metrics(), "interrupted": with_state}, with_state)
-        self.events.emit(
-            "saved",
-            path=str(self.prepared.out / name),
-            why=why,
-            step=self.prepared.trainer.step,
-            elapsed=self.seconds,
-        )
+    def _save(self, name: str, why: str, with_state: bool = False, snap=None) -> None:
+        """Write checkpoint ``name`` of the trainer now, or of ``snap`` (a ``StepSnapshot``)."""
+        metrics = {**self._metrics(), "interrupted": with_state}
+        if snap is None:
+            self.writer.save(name, metrics, with_state)
+        else:
+            save_snapshot(self.writer, snap, name, metrics, with_state)
+        step = self.prepared.trainer.step if snap is None else snap.step
+        seconds = self.seconds if snap is None else snap.seconds
+        path = str(self.prepared.out / name)
+        self.events.emit("saved", path=path, why=why, step=step, elapsed=seconds)
 
-    def _finish(self, why: str) -> None:
-        """Keep the last completed step: ``last.pt`` (resumable) and the run's model."""
-        final = f"{self.prepared.out.name}.pt"
+    def _finish(self, why: str, snap=None, wait: bool = True) -> bool:
+        """Keep the last completed step: ``last.pt`` (resumable) and the run's model. Only one
+        thread finishes: the other waits (``wait``) or returns False."""
+        if not self.finishing.acquire(blocking=False):
+            if not wait:
+                return False
+            while True:  # the other thread saves and ends the process
+                time.sleep(1)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM: let the saves end
-        self._save("last.pt", "last", with_state=True)
-        self._save(final, "final")
+        final = f"{self.prepared.out.name}.pt"
+        self._save("last.pt", "last", with_state=True, snap=snap)
+        self._save(final, "final", snap=snap)
         self.writer.close()
-        self.events.emit(
-            "done",
-            why=why,
-            step=self.prepared.trainer.step,
-            elapsed=self.seconds,
-            path=str(self.prepared.out / final),
-        )
+        step = self.prepared.trainer.step if snap is None else snap.step
+        seconds = self.seconds if snap is None else snap.seconds
+        path = str(self.prepared.out / final)
+        self.events.emit("done", why=why, step=step, elapsed=seconds, path=path)
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,9 +409,10 @@ def main(argv: list[str] | None = None) -> int:
         events.emit("error", text=str(exc))
         return fail(str(exc))
     commands: queue.Queue = queue.Queue()
-    read_commands(sys.stdin, commands)
+    run = LiveRun(prepared, held, live, events, commands)
+    read_commands(sys.stdin, commands, run.stop_soon)
     try:
-        return LiveRun(prepared, held, live, events, commands).run()
+        return run.run()
     except Exception as exc:  # a one-line reason for the window, the traceback for a reader
         traceback.print_exc()
         text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -53,6 +53,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
+def _rate(per_second: float) -> str:
+    return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.1f}"
+
+
 class LearnPanel(QWidget):
     handedOver = Signal(object)  # Path: "Try it now" gave the main learner these weights
 
@@ -238,7 +242,7 @@ class LearnPanel(QWidget):
         )
         left = "" if step.eta is None else f" · about {_duration(step.eta)} left"
         self.figures.speed.setText(
-            f"{step.episodes_per_s:,.0f} episodes/s{left} · {self._precision}"
+            f"{_rate(step.episodes_per_s)} episodes/s{left} · {self._precision}"
         )
 
     def _evaluated(self, record: LiveEval) -> None:

@@ -133,7 +133,7 @@ class HeldOutPlot(pg.PlotWidget):
                     movable=False,
                     pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DotLine),
                     label=f"{paper_name} {ways}w{shots}s {figure:g} %",
-                    labelOpts=_label(colour, 0.55 if ways == 5 else 0.05),
+                    labelOpts=_label(colour, 0.55 if ways == 5 else 0.2, below=True),
                 )
                 self.addItem(line, ignoreBounds=True)
                 self.lines.append(line)
@@ -155,5 +155,7 @@ class HeldOutPlot(pg.PlotWidget):
         return {k: ys[-1] for k, (_xs, ys) in self.points.items() if ys}
 
 
-def _label(colour: str, position: float) -> dict:
-    return {"position": position, "color": colour, "anchors": [(0, 1), (0, 1)]}
+def _label(colour: str, position: float, below: bool = False) -> dict:
+    """Text at ``position`` (0..1 along the line), above it (below: under it)."""
+    anchor = (0, 0) if below else (0, 1)
+    return {"position": position, "color": colour, "anchors": [anchor, anchor]}

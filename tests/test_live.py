@@ -242,3 +242,11 @@ def test_a_stop_during_a_long_evaluation_saves_the_last_step_without_waiting(tin
     assert not any(isinstance(r, LiveEval) for r in run.records)  # it never ended
     assert load_checkpoint(out / "last.pt").training_state["step"] == 0
     assert (out / "long.pt").is_file()
+
+
+def test_lines_that_are_not_events_are_ignored():
+    for line in ("", "tqdm 3/10", "[1, 2]", '{"kind": "step"}', '{"kind": "nope"}', b"\xff"):
+        assert parse_event(line) is None
+    step = parse_event('{"kind": "step", "step": 3, "loss": 1.5, "accuracy": 0.5, '
+                       '"episodes_per_s": 2.0, "elapsed": 1.0, "eta": null}')  # fmt: skip
+    assert step == LiveStep(3, 1.5, 0.5, 2.0, 1.0, None)

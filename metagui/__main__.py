@@ -8,6 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
+from metagui import __version__
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -27,6 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)"
     )
+    parser.add_argument("--version", action="version", version=f"metagui {__version__}")
     return parser.parse_args(argv)
 
 

@@ -4,7 +4,8 @@ The slow test builds the wheel from a copy of the source tree, installs it (no d
 into a fresh venv outside the repo whose heavy dependencies (torch, Qt) come from this venv
 through a ``.pth`` line (so nothing is downloaded), and runs it from another folder with no
 ``PYTHONPATH``: the shipped checkpoints are listed from the installed package, and
-``core.predict`` classifies drawn shapes with a shipped checkpoint given by name.
+``core.predict`` classifies drawn shapes with a shipped checkpoint given by name; the window
+(offscreen) opens on the shipped default and lists every shipped checkpoint.
 """
 
 from __future__ import annotations
@@ -81,6 +82,24 @@ SHAPES = {
 }
 
 
+WINDOW = """
+import json, sys, time
+from PySide6.QtWidgets import QApplication
+from metagui.ui.main_window import MainWindow
+app = QApplication(sys.argv[:1])
+window = MainWindow()
+window.show()
+start = time.monotonic()
+while window.checkpoint is None and time.monotonic() - start < 120:
+    app.processEvents()
+    time.sleep(0.02)
+box = window.settings.checkpoint
+listed = [box.itemText(i) for i in range(box.count())]
+print(json.dumps({"loaded": str(window.learner.path), "listed": listed}))
+window.close()
+"""
+
+
 def test_the_wheel_installs_and_runs_from_another_folder(tmp_path):
     pytest.importorskip("setuptools", reason="building the wheel needs setuptools here")
     source = tmp_path / "source"  # a copy: the build writes build/ and *.egg-info beside it
@@ -144,6 +163,12 @@ def test_the_wheel_installs_and_runs_from_another_folder(tmp_path):
     assert listed[2] == str(site / "core" / "assets" / "checkpoints")
     assert listed[3][0] == "anil-omniglot.pt"  # the window's default first
     assert sorted(listed[3]) == [p.name for p in SHIPPED]
+
+    # the window, offscreen, opens on the shipped default and lists every shipped checkpoint
+    env.update(QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
+    window = json.loads(run(python, "-c", WINDOW))
+    assert window["loaded"] == str(site / "core" / "assets" / "checkpoints" / "anil-omniglot.pt")
+    assert window["listed"] == [*listed[3], "Open…"]
 
     predict = ("-m", "core.predict", "--checkpoint", "protonet-omniglot", "--threads", "1")
     doc = json.loads(run(python, *predict, "--support", "support", "--query", "query", "--json"))

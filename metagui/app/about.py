@@ -17,7 +17,7 @@ from metagui.app.checkpoints import checkpoint_dir
 DESKTOP_FILES = Path(__file__).resolve().parents[1] / "desktop"
 
 
-NO_DATA = " (no Omniglot there: only needed to sample tasks; README, 'Datasets')"
+NO_DATA = " (no Omniglot there: only needed to sample tasks; README, 'Data')"
 
 
 @dataclass(frozen=True)

@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             "within_alphabet": args.within_alphabet,
             "tta": args.tta,
             "transductive": args.transductive,
-            "ensemble": list(args.ensemble),
+            "ensemble": [str(p) for p in args.ensemble],
             "ways": args.ways,
             "shots": args.shots,
             "queries": args.queries,

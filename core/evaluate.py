@@ -160,6 +160,7 @@ def sequence_protocol(args, ckpt, bank, device) -> int:
             "split": args.split, "subset": args.subset, "ways": args.ways,
             "episodes": args.episodes, "seed": args.seed,
             "presentations": list(result.presentations), "accuracy": list(result.accuracy),
+            "own_class_reads": result.own_reads, "reads": result.reads,
         }  # fmt: skip
         print(json.dumps(doc))
         return 0
@@ -169,6 +170,8 @@ def sequence_protocol(args, ckpt, bank, device) -> int:
     where = f"{split_label(bank.name, args.split)}/{args.subset}"
     print(f"{learner.name} {args.ways}-way sequences on {where}, "
           f"accuracy by presentation ({args.episodes} sequences): {cells}")  # fmt: skip
+    print(f"read attention: {100 * result.own_reads:.2f} % of the reads at a 2nd or later "
+          f"presentation peak on a slot written by the class itself ({result.reads} reads)")
     return 0
 
 

@@ -234,8 +234,57 @@ def test_the_sequence_protocol_reports_the_read_attention(tiny_root, tmp_path, c
     doc = json.loads(capsys.readouterr().out)
     assert doc["reads"] == 2 * 3 * 9  # every presentation but the first of each class
     assert 0 <= doc["own_class_reads"] <= 1
+    assert doc["presentations"] == [1, 2, 3, 5, 10]  # Santoro et al.'s Table 1 columns
+    assert len(doc["accuracy"]) == 5 and all(0 <= a <= 1 for a in doc["accuracy"])
     assert evaluate.main(args) == 0
-    assert "read attention" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "read attention" in out
+    for k in (1, 2, 3, 5, 10):
+        assert f"{k}: " in out
+
+
+def test_the_reads_feed_the_next_controller_step_and_the_output():
+    """Step t's read vectors enter step t+1's controller and step t's output layer: with the
+    controller's view of the features and labels cut, and the output's view of ``h`` cut, the
+    logits still move when the read vectors do."""
+    learner = tiny(read="before").eval()
+    c = learner.config
+    d = learner.backbone.out_features
+    assert learner.lstm.input_size == d + LABEL_SLOTS + c.heads * c.slot_size
+    assert learner.out.in_features == c.controller + c.heads * c.slot_size
+    gen = torch.Generator().manual_seed(8)
+    feats = torch.randn(1, d, generator=gen)
+    prev = torch.zeros(1, LABEL_SLOTS)
+    lstm_state, memory = learner.initial(1, feats)
+    other = MemoryState(memory.memory, memory.usage, memory.read,
+                        torch.randn(memory.vectors.shape, generator=gen))  # fmt: skip
+    with torch.no_grad():
+        a, (h_a, _), *_ = learner.step(feats, prev, lstm_state, memory)
+        b, (h_b, _), *_ = learner.step(feats, prev, lstm_state, other)
+    assert not torch.allclose(h_a, h_b)  # the previous reads are a controller input
+    with torch.no_grad():  # the output layer sees the step's own reads, not only h
+        learner.out.weight[:, : c.controller] = 0
+        logits, _, state, _ = learner.step(feats, prev, lstm_state, memory)
+        expected = learner.out(torch.cat([torch.zeros_like(h_a), state.vectors.flatten(1)], 1))
+    assert torch.allclose(logits, expected)
+    assert state.vectors.abs().sum() > 0
+
+
+def test_the_reproduction_preset_trains_as_the_paper():
+    """``--preset mann-lake-v2``: LSTM 200, memory 128 x 40, 4 heads, usage decay 0.95, reads
+    before the write, distortions, 16 sequences of 50 steps per update, Adam 1e-3, 20 x 20."""
+    from dataclasses import fields
+
+    from core.algorithms.mann import MANNConfig
+    from core.training.setup import parse_run_args
+
+    args, _, _ = parse_run_args(["--preset", "mann-lake-v2"])
+    given = {f.name: getattr(args, f.name) for f in fields(MANNConfig)}
+    c = MANNConfig(**{k: v for k, v in given.items() if v is not None})  # as prepare_run does
+    assert (c.controller, c.slots, c.slot_size, c.heads, c.input_size) == (200, 128, 40, 4, 20)
+    assert c.gamma == 0.95 and c.read == "before" and c.distortions and c.write == "add"
+    assert args.meta_batch == 16 and args.ways * (args.shots + args.queries) == 50
+    assert args.optimizer == "adam" and args.lr == 1e-3
 
 
 def test_least_used_takes_n_slots_and_breaks_ties_by_index():

@@ -170,8 +170,10 @@ def sequence_protocol(args, ckpt, bank, device) -> int:
     where = f"{split_label(bank.name, args.split)}/{args.subset}"
     print(f"{learner.name} {args.ways}-way sequences on {where}, "
           f"accuracy by presentation ({args.episodes} sequences): {cells}")  # fmt: skip
-    print(f"read attention: {100 * result.own_reads:.2f} % of the reads at a 2nd or later "
-          f"presentation peak on a slot written by the class itself ({result.reads} reads)")
+    print(
+        f"read attention: {100 * result.own_reads:.2f} % of the reads at a 2nd or later "
+        f"presentation peak on a slot written by the class itself ({result.reads} reads)"
+    )
     return 0
 
 

@@ -140,7 +140,7 @@ def _hand_made_sequence(read: str):
     gate, strength = torch.zeros(1, 1), torch.full((1, 1), 50.0)
     reads, writes, usage = [], [], []
     for t, c in enumerate(classes[0]):
-        key = (F.one_hot(c, 2 + steps) + 0.3 * F.one_hot(torch.tensor(2 + t), 2 + steps))
+        key = F.one_hot(c, 2 + steps) + 0.3 * F.one_hot(torch.tensor(2 + t), 2 + steps)
         key = key.float().view(1, 1, -1)
         state, w_write = lrua_step(state, key, gate, strength, 0.95, read=read)
         reads.append(state.read.sum(1))
@@ -259,8 +259,8 @@ def test_the_reads_feed_the_next_controller_step_and_the_output():
     other = MemoryState(memory.memory, memory.usage, memory.read,
                         torch.randn(memory.vectors.shape, generator=gen))  # fmt: skip
     with torch.no_grad():
-        a, (h_a, _), *_ = learner.step(feats, prev, lstm_state, memory)
-        b, (h_b, _), *_ = learner.step(feats, prev, lstm_state, other)
+        _, (h_a, _), *_ = learner.step(feats, prev, lstm_state, memory)
+        _, (h_b, _), *_ = learner.step(feats, prev, lstm_state, other)
     assert not torch.allclose(h_a, h_b)  # the previous reads are a controller input
     with torch.no_grad():  # the output layer sees the step's own reads, not only h
         learner.out.weight[:, : c.controller] = 0

@@ -410,9 +410,7 @@ class PresentationAccuracy:
     reads: int = 0
 
 
-def slot_owners(
-    writes: torch.Tensor, zeroed: torch.Tensor, classes: torch.Tensor
-) -> torch.Tensor:
+def slot_owners(writes: torch.Tensor, zeroed: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     """Which class each slot holds before each step, as the memory view shows it.
 
     ``writes`` ``(B, T, N)`` write weights (summed over the heads), ``zeroed`` ``(B, T)`` the

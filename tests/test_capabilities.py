@@ -101,7 +101,7 @@ def test_max_ways_is_respected(name):
             next(learner.adapt(support, labels))
 
 
-@pytest.mark.parametrize("name", [n for n in ALGORITHMS if n != "mann"])  # MANN: with its rework
+@pytest.mark.parametrize("name", list(ALGORITHMS))
 def test_every_config_shares_the_backbone_header(name):
     """backbone, in_channels, hidden, input_size come from one base dataclass, first and in
     that order, so every learner reads and writes them alike."""

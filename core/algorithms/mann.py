@@ -32,12 +32,10 @@ from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
+    BackboneConfig,
     Capabilities,
     Learner,
     MetaLoss,
-    backbone_field,
-    hidden_field,
-    in_channels_field,
     step_zero,
 )
 from core.algorithms.mann_memory import READS, MemoryState, least_used, lrua_step
@@ -52,11 +50,7 @@ SALT = 2
 
 
 @dataclass(frozen=True)
-class MANNConfig:
-    backbone: str = backbone_field()
-    in_channels: int = in_channels_field()
-    hidden: int = hidden_field()
-    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+class MANNConfig(BackboneConfig):
     controller: int = field(default=200, metadata={"help": "LSTM controller units (paper: 200)"})
     slots: int = field(default=128, metadata={"help": "memory slots (paper: 128)"})
     slot_size: int = field(default=40, metadata={"help": "numbers per memory slot (paper: 40)"})

@@ -13,6 +13,8 @@ Compare two checkouts side by side in one run, alternating, so both see the same
     python benchmarks/startup.py --runs 5 --vs /tmp/old
 
 The first run of each side is reported apart ("first"): its files may not be in the page cache.
+``--cold`` empties the page cache before every run (Linux, root: ``/proc/sys/vm/drop_caches``),
+so every file is read from disk as on the first start after a reboot.
 """
 
 from __future__ import annotations
@@ -68,7 +70,17 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def one_run(checkout: Path, extra: list[str], display: str | None) -> dict[str, float]:
+def drop_page_cache() -> None:
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        raise SystemExit(f"--cold needs root on Linux (/proc/sys/vm/drop_caches): {exc}") from None
+
+
+def one_run(checkout: Path, extra: list[str], display: str | None, cold: bool) -> dict[str, float]:
+    if cold:
+        drop_page_cache()
     env = dict(os.environ)
     env["PYTHONPATH"] = str(checkout)
     env["METAGUI_CHECKPOINTS"] = env.get("METAGUI_CHECKPOINTS", str(REPO / "assets/checkpoints"))
@@ -116,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vs", type=Path, help="another checkout to time side by side")
     parser.add_argument("--display", help="an X display (e.g. :99) instead of offscreen")
     parser.add_argument("--checkpoint", help="passed to metagui --checkpoint")
+    parser.add_argument("--cold", action="store_true", help="empty the page cache before each run")
     args = parser.parse_args(argv)
     if not 1 <= args.runs <= 100:
         parser.error("--runs must be between 1 and 100")
@@ -126,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
     for _ in range(args.runs):
         for name, checkout in sides.items():
-            results[name].append(one_run(checkout, extra, args.display))
+            results[name].append(one_run(checkout, extra, args.display, args.cold))
     for name, runs in results.items():
         print(summary(name, runs))
     return 0

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from core.checkpoint import CheckpointError, read_checkpoint_file, save_checkpoint
-from core.cli import add_data_args, add_device_args, fail, setup_device
+from core.cli import add_data_args, add_device_args, add_version_arg, fail, setup_device
 
 #: Seed of the episodes BatchNorm statistics are measured on (not the training stream's).
 BN_SEED = 20181003
@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Average the weights of checkpoints of one learner (e.g. the step-N.pt files "
         "of core.train --keep-every) into one checkpoint.",
     )
+    add_version_arg(p)
     p.add_argument("checkpoints", nargs="+", help="two or more checkpoint files")
     p.add_argument("--out", type=Path, required=True, help="the averaged checkpoint to write")
     p.add_argument(

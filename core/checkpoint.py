@@ -3,7 +3,8 @@
 A checkpoint is a plain dict of tensors and JSON-like values:
 ``format``, ``format_version``, ``algorithm``, ``config`` (the algorithm's dataclass fields),
 ``state_dict``, ``metadata`` (backbone, input size, preprocessing, training command, data split,
-metrics, ...) and, in resumable training checkpoints only, ``training_state``.
+metrics, ..., and ``metagui_version``: the version that wrote the file) and, in resumable
+training checkpoints only, ``training_state``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import torch
 
+from core import __version__
 from core.algorithms import ALGORITHMS, Learner, build_learner
 from core.data.spec import PreprocessSpec
 
@@ -74,7 +76,7 @@ def save_checkpoint(
         "algorithm": learner.name,
         "config": dataclasses.asdict(learner.config),
         "state_dict": learner.state_dict(),
-        "metadata": metadata,
+        "metadata": {**metadata, "metagui_version": __version__},
     }
     if training_state is not None:
         payload["training_state"] = training_state

@@ -7,7 +7,30 @@ import sys
 
 import torch
 
+import core
 from core.device import DEVICE_CHOICES, keep_freed_memory, pick_device
+from core.shipped import resolve_checkpoint
+
+if getattr(core, "METAGUI_CORE", False) is not True:  # another distribution's core/__init__.py
+    raise ImportError(
+        f"{core.__file__} is not metagui's core/__init__.py: another distribution installed a "
+        "top-level 'core' over it; reinstall metagui in a venv of its own (README, 'The core name')"
+    )
+
+
+def add_version_arg(p: argparse.ArgumentParser) -> None:
+    """``--version``: print ``PROG metagui X.Y.Z`` and exit 0."""
+    p.add_argument("--version", action="version", version=f"%(prog)s (metagui {core.__version__})")
+
+
+def add_checkpoint_arg(p: argparse.ArgumentParser) -> None:
+    """``--checkpoint``: a file, or a shipped checkpoint by name (``protonet-omniglot``)."""
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        type=resolve_checkpoint,
+        help="a metagui checkpoint (.pt): a path, or a shipped one by name (protonet-omniglot)",
+    )
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:

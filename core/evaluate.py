@@ -19,12 +19,20 @@ import torch
 from tqdm import tqdm
 
 from core.algorithms import Learner, final_step
-from core.cli import add_data_args, add_device_args, fail, load_checkpoint_arg
+from core.cli import (
+    add_checkpoint_arg,
+    add_data_args,
+    add_device_args,
+    add_version_arg,
+    fail,
+    load_checkpoint_arg,
+)
 from core.data import load_dataset
 from core.data.datasets import DATASETS, dataset_kind, resolve_split, split_label, trained_on
 from core.data.episodes import EpisodeSpec, episodes
 from core.data.splits import SPLITS
 from core.data.tta import VIEWS, augmented_support, averaged_probs
+from core.shipped import resolve_checkpoint
 
 #: Seed of the fixed evaluation episodes (the same for every checkpoint, so figures compare).
 EVAL_SEED = 1234
@@ -152,6 +160,7 @@ def sequence_protocol(args, ckpt, bank, device) -> int:
             "split": args.split, "subset": args.subset, "ways": args.ways,
             "episodes": args.episodes, "seed": args.seed,
             "presentations": list(result.presentations), "accuracy": list(result.accuracy),
+            "own_class_reads": result.own_reads, "reads": result.reads,
         }  # fmt: skip
         print(json.dumps(doc))
         return 0
@@ -161,6 +170,10 @@ def sequence_protocol(args, ckpt, bank, device) -> int:
     where = f"{split_label(bank.name, args.split)}/{args.subset}"
     print(f"{learner.name} {args.ways}-way sequences on {where}, "
           f"accuracy by presentation ({args.episodes} sequences): {cells}")  # fmt: skip
+    print(
+        f"read attention: {100 * result.own_reads:.2f} % of the reads at a 2nd or later "
+        f"presentation peak on a slot written by the class itself ({result.reads} reads)"
+    )
     return 0
 
 
@@ -183,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mean few-shot accuracy and 95%% confidence interval of a checkpoint over "
         "fixed, seeded test episodes.",
     )
-    p.add_argument("--checkpoint", required=True, help="path to a metagui checkpoint (.pt)")
+    add_checkpoint_arg(p)
+    add_version_arg(p)
     p.add_argument("--ways", type=int, default=5, help="classes per episode (default 5)")
     p.add_argument("--shots", type=int, default=1, help="support examples per class (default 1)")
     p.add_argument("--queries", type=int, default=15, help="query images per class (default 15)")
@@ -240,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ensemble",
         nargs="+",
         default=[],
+        type=resolve_checkpoint,
         metavar="CHECKPOINT",
         help="more checkpoints whose class probabilities are averaged with --checkpoint's (each "
         "on the same episodes, under its own preprocessing)",
@@ -339,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             "within_alphabet": args.within_alphabet,
             "tta": args.tta,
             "transductive": args.transductive,
-            "ensemble": list(args.ensemble),
+            "ensemble": [str(p) for p in args.ensemble],
             "ways": args.ways,
             "shots": args.shots,
             "queries": args.queries,

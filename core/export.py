@@ -35,7 +35,7 @@ from torch import nn
 
 from core.algorithms import final_step
 from core.algorithms.base import Classifier, Learner
-from core.cli import add_device_args, fail, load_checkpoint_arg
+from core.cli import add_checkpoint_arg, add_device_args, add_version_arg, fail, load_checkpoint_arg
 from core.data.spec import PreprocessSpec
 from core.predict import Skipped, read_support
 
@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Adapt a checkpoint to labelled example folders and write the classifier as "
         "TorchScript (.pt) or ONNX (.onnx) with the class names embedded.",
     )
-    p.add_argument("--checkpoint", required=True, help="path to a metagui checkpoint (.pt)")
+    add_checkpoint_arg(p)
+    add_version_arg(p)
     p.add_argument(
         "--support", required=True, type=Path, help="folder with one sub-folder of images per class"
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from core.algorithms import final_step
-from core.cli import add_device_args, fail, load_checkpoint_arg
+from core.cli import add_checkpoint_arg, add_device_args, add_version_arg, fail, load_checkpoint_arg
 from core.data.preprocess import ImageError
 from core.data.spec import PreprocessSpec
 
@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m core.predict",
         description="Classify query images using labelled example folders and a checkpoint.",
     )
-    p.add_argument("--checkpoint", required=True, help="path to a metagui checkpoint (.pt)")
+    add_checkpoint_arg(p)
+    add_version_arg(p)
     p.add_argument(
         "--support", required=True, type=Path, help="folder with one sub-folder of images per class"
     )

@@ -8,6 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
+from core.shipped import resolve_checkpoint
+from metagui import __version__
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -17,9 +20,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--checkpoint",
-        type=Path,
-        help="checkpoint to open (default: the shipped one in assets/checkpoints, or the folder "
-        "named by METAGUI_CHECKPOINTS)",
+        type=resolve_checkpoint,
+        help="checkpoint to open: a file, or a shipped one by name (anil-omniglot); default: the "
+        "last one used, else the first shipped one (or of the folder named by METAGUI_CHECKPOINTS)",
     )
     parser.add_argument(
         "session", nargs="?", type=Path, help="a .metagui session file to open (File ▸ Save)"
@@ -27,6 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)"
     )
+    parser.add_argument("--version", action="version", version=f"metagui {__version__}")
     return parser.parse_args(argv)
 
 
@@ -56,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     tune_process()  # allocator, GIL hand-over: see metagui/control/runtime.py
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("metagui")
+    app.setDesktopFileName("metagui")  # Wayland: the window gets metagui.desktop's icon
     # absolute, as the shipped list's paths are: one checkpoint, one entry in the lists
     checkpoint = None if args.checkpoint is None else args.checkpoint.resolve()
     window = MainWindow(checkpoint=checkpoint)

@@ -99,3 +99,15 @@ def test_max_ways_is_respected(name):
         support, labels, _ = task(learner, max_ways + 1, shots=1)
         with pytest.raises(ValueError, match="at most"):
             next(learner.adapt(support, labels))
+
+
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+def test_every_config_shares_the_backbone_header(name):
+    """backbone, in_channels, hidden, input_size come from one base dataclass, first and in
+    that order, so every learner reads and writes them alike."""
+    from core.algorithms.base import BackboneConfig
+
+    config = ALGORITHMS[name][1]
+    assert issubclass(config, BackboneConfig)
+    fields = [f.name for f in dataclasses.fields(config)]
+    assert fields[:4] == ["backbone", "in_channels", "hidden", "input_size"]

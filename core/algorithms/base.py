@@ -267,3 +267,15 @@ def in_channels_field() -> Any:
 def hidden_field() -> Any:
     """The ``hidden`` (backbone width) field of a learner config (default 64)."""
     return field(default=64, metadata={"help": HIDDEN_HELP})
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """The header every learner config shares: its backbone, the input's channels, the
+    backbone's width and the input's side. A learner's config adds its own fields after these
+    (and may redeclare one to change its help text or default)."""
+
+    backbone: str = backbone_field()
+    in_channels: int = in_channels_field()
+    hidden: int = hidden_field()
+    input_size: int = field(default=28, metadata={"help": "side of the square input images"})

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from core.algorithms.base import (
-    backbone_field,
-    hidden_field,
-    in_channels_field,
+    BackboneConfig,
     parse_bool,
 )
 from core.algorithms.gradient import GradientLearner, TaskBatch
@@ -29,11 +27,7 @@ from core.models.backbones import check_backbone
 
 
 @dataclass(frozen=True)
-class MAMLConfig:
-    backbone: str = backbone_field()
-    in_channels: int = in_channels_field()
-    hidden: int = hidden_field()
-    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+class MAMLConfig(BackboneConfig):
     inner_steps: int = field(
         default=5, metadata={"help": "inner-loop SGD steps on the support set in meta-training"}
     )

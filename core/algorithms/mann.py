@@ -32,15 +32,13 @@ from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
+    BackboneConfig,
     Capabilities,
     Learner,
     MetaLoss,
-    backbone_field,
-    hidden_field,
-    in_channels_field,
     step_zero,
 )
-from core.algorithms.mann_memory import MemoryState, lrua_step
+from core.algorithms.mann_memory import READS, MemoryState, least_used, lrua_step
 from core.algorithms.model_based import check_no_steps, episode_generator
 from core.data.episodes import Episode
 from core.models.backbones import build_backbone, check_backbone
@@ -52,11 +50,7 @@ SALT = 2
 
 
 @dataclass(frozen=True)
-class MANNConfig:
-    backbone: str = backbone_field()
-    in_channels: int = in_channels_field()
-    hidden: int = hidden_field()
-    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+class MANNConfig(BackboneConfig):
     controller: int = field(default=200, metadata={"help": "LSTM controller units (paper: 200)"})
     slots: int = field(default=128, metadata={"help": "memory slots (paper: 128)"})
     slot_size: int = field(default=40, metadata={"help": "numbers per memory slot (paper: 40)"})
@@ -71,6 +65,25 @@ class MANNConfig:
             "choices": ("add", "key"),
         },
     )
+    read: str = field(
+        default="after",
+        metadata={
+            "help": "where a step's keys address the memory: before, the memory as it was "
+            "before the step's own write (snowkylin/ntm; a read lands on the slots of earlier "
+            "images of the class, issue 33), or after it (the paper's equations read literally; "
+            "the default, so that files trained before the choice existed keep their meaning)",
+            "choices": READS,
+        },
+    )
+    distortions: bool = field(
+        default=True,
+        metadata={
+            "help": "in meta-training, turn each class of a sequence by a random multiple of "
+            "90 degrees (a new class) and each image by a random rotation up to +-11.25 degrees "
+            "and shift up to +-10 percent of its side (the reproductions' augmentation; never at "
+            "evaluation)",
+        },
+    )
 
     def __post_init__(self) -> None:
         for name in ("controller", "slots", "slot_size", "heads"):
@@ -82,6 +95,8 @@ class MANNConfig:
             raise ValueError("gamma must be between 0 and 1")
         if self.write not in ("add", "key"):
             raise ValueError(f"write must be add or key, not {self.write!r}")
+        if self.read not in READS:
+            raise ValueError(f"read must be before or after, not {self.read!r}")
         check_backbone(self.backbone, self.in_channels, self.input_size, self.hidden)
 
 
@@ -114,6 +129,41 @@ def previous_labels(slot_targets: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.zeros_like(onehot[:, :1]), onehot[:, :-1]], 1)
 
 
+#: salt of ``episode_generator`` for the training distortions
+DISTORT_SALT = 3
+#: largest small rotation (degrees) and shift (fraction of the side) of a distorted image
+DISTORT_DEGREES, DISTORT_SHIFT = 11.25, 0.1
+
+
+def distort(images: torch.Tensor, classes: torch.Tensor, n_way: int, generator: torch.Generator):
+    """``images`` ``(n, C, S, S)`` of ``classes`` ``(n,)``: each class turned by its own random
+    multiple of 90 degrees (a turned character is another character), then each image by a
+    random angle in +-``DISTORT_DEGREES`` and shifted by up to ``DISTORT_SHIFT`` of its side
+    along each axis (zero padding: no ink)."""
+    turns = torch.randint(4, (n_way,), generator=generator)[classes.cpu()]
+    n = len(images)
+    u = torch.rand(n, 3, generator=generator, dtype=torch.float64).mul_(2).sub_(1)
+    angle = torch.deg2rad(DISTORT_DEGREES * u[:, 0]) + turns.double() * (torch.pi / 2)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    shift = 2 * DISTORT_SHIFT * u[:, 1:]  # affine_grid's coordinates span 2 per side
+    affine = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    ).to(images)
+    grid = F.affine_grid(affine, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, padding_mode="zeros", align_corners=False)
+
+
+def distorted(episode: Episode) -> Episode:
+    """``episode`` with its images distorted by ``distort`` (seeded by the episode)."""
+    gen = episode_generator(episode.support, episode.query, salt=DISTORT_SALT)
+    images = torch.cat([episode.support, episode.query])
+    labels = torch.cat([episode.support_labels, episode.query_labels])
+    out = distort(images, labels, episode.n_way, gen)
+    n = len(episode.support)
+    return Episode(out[:n], episode.support_labels, out[n:], episode.query_labels,
+                   episode.class_names)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class MemoryStep:
     """The memory after one support step: ``read_weights``/``write_weights`` ``(heads, slots)``,
@@ -138,6 +188,9 @@ class MANN(Learner):
         episode_kind="sequence",  # an episode is fed as a sequence (also N-way K-shot)
         live_view="memory",
     )
+    #: ``--amp bf16`` speeds up the backbone only: the controller and the memory run in float32
+    #: (``run_sequence``), where bfloat16's 8-bit mantissa would blur the cosine addressing
+    cpu_bf16_ok = True
 
     def __init__(self, config: MANNConfig | None = None) -> None:
         super().__init__()
@@ -176,7 +229,7 @@ class MANN(Learner):
         gate = torch.sigmoid(self.gate(h))
         strength = 1 + F.softplus(self.strength(h))
         add = None if self.add is None else torch.tanh(self.add(h)).view_as(keys)
-        memory, w_write = lrua_step(memory, keys, gate, strength, c.gamma, add)
+        memory, w_write = lrua_step(memory, keys, gate, strength, c.gamma, add, c.read)
         logits = self.out(torch.cat([h, memory.vectors.flatten(1)], 1))
         return logits, (h, cell), memory, w_write
 
@@ -186,15 +239,17 @@ class MANN(Learner):
         """Features ``(B, T, d)`` and label slots ``(B, T)`` -> slot logits ``(B, T, SLOTS)``
         (step ``t`` sees the slots of steps ``< t`` only), the final states, and per step the
         memory state and write weights."""
+        feats = feats.float()
         prev = previous_labels(slot_targets)
         lstm_state, memory = self.initial(feats.shape[0], feats)
         logits, trace = [], []
-        for t in range(feats.shape[1]):
-            out, lstm_state, memory, w_write = self.step(
-                feats[:, t], prev[:, t], lstm_state, memory
-            )
-            logits.append(out)
-            trace.append((memory, w_write))
+        with torch.autocast(feats.device.type, enabled=False):  # float32 under --amp
+            for t in range(feats.shape[1]):
+                out, lstm_state, memory, w_write = self.step(
+                    feats[:, t], prev[:, t], lstm_state, memory
+                )
+                logits.append(out)
+                trace.append((memory, w_write))
         return torch.stack(logits, 1), lstm_state, memory, trace
 
     def sequence_of(self, episode: Episode) -> LabelSequence:
@@ -206,6 +261,14 @@ class MANN(Learner):
     def episode_logits(self, episodes: Sequence[Episode]) -> tuple[torch.Tensor, torch.Tensor]:
         """Episodes of equal shape -> per-step class logits ``(B, T, n_way)`` (over each
         episode's own slots) and the step classes ``(B, T)``."""
+        logits, targets, _ = self.episode_run(episodes)
+        return logits, targets
+
+    def episode_run(
+        self, episodes: Sequence[Episode]
+    ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[MemoryState, torch.Tensor]]]:
+        """``episode_logits`` and the memory trace of ``run_sequence`` (per step the memory
+        state and the write weights)."""
         seqs = [self.sequence_of(ep) for ep in episodes]
         images = torch.stack(
             [
@@ -216,11 +279,15 @@ class MANN(Learner):
         feats = self.embed(images.flatten(0, 1)).view(*images.shape[:2], -1)
         slots = torch.stack([s.slots for s in seqs])  # (B, n_way)
         targets = torch.stack([s.targets for s in seqs])
-        logits, *_ = self.run_sequence(feats, slots.gather(1, targets))
-        return logits.gather(2, slots.unsqueeze(1).expand(-1, logits.shape[1], -1)), targets
+        logits, _, _, trace = self.run_sequence(feats, slots.gather(1, targets))
+        own = logits.gather(2, slots.unsqueeze(1).expand(-1, logits.shape[1], -1))
+        return own, targets, trace
 
     def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
-        """Cross-entropy at every step of every episode's sequence; accuracy over all steps."""
+        """Cross-entropy at every step of every episode's sequence; accuracy over all steps.
+        With ``distortions``, each episode is first distorted (``distorted``)."""
+        if self.config.distortions:
+            episodes = [distorted(ep) for ep in episodes]
         groups: dict[tuple, list[Episode]] = {}
         for ep in episodes:
             groups.setdefault((ep.support.shape, ep.query.shape, ep.n_way), []).append(ep)
@@ -326,11 +393,61 @@ class MANNClassifier:
 @dataclass(frozen=True)
 class PresentationAccuracy:
     """Accuracy at the k-th presentation of a class (``presentations[i]``: ``accuracy[i]`` over
-    ``counts[i]`` steps)."""
+    ``counts[i]`` steps); ``own_reads``: the share of the ``reads`` steps at a class's 2nd or
+    later presentation whose read (summed over the heads) peaks on a slot written by the
+    step's own class (``own_class_reads``)."""
 
     presentations: tuple[int, ...]
     accuracy: tuple[float, ...]
     counts: tuple[int, ...]
+    own_reads: float = float("nan")
+    reads: int = 0
+
+
+def slot_owners(writes: torch.Tensor, zeroed: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Which class each slot holds before each step, as the memory view shows it.
+
+    ``writes`` ``(B, T, N)`` write weights (summed over the heads), ``zeroed`` ``(B, T)`` the
+    slot emptied at each step before its write, ``classes`` ``(B, T)``. Returns ``(B, T, N)``:
+    at step ``t``, the class of the step ``t' < t`` that wrote the most to the slot since it was
+    last emptied, or -1 (never written). Step ``t``'s own write does not count: its label is
+    not in the memory yet."""
+    batch, steps, slots = writes.shape
+    owner = torch.full((batch, slots), -1, dtype=torch.long, device=writes.device)
+    most = writes.new_zeros(batch, slots)
+    out = []
+    for t in range(steps):
+        out.append(owner.clone())
+        z = zeroed[:, t : t + 1]
+        owner = owner.scatter(1, z, -1)
+        most = most.scatter(1, z, 0.0)
+        w = writes[:, t]
+        newer = w > most
+        owner = torch.where(newer, classes[:, t : t + 1].expand_as(owner), owner)
+        most = torch.maximum(most, w)
+    return torch.stack(out, 1)
+
+
+def emptied_slots(usage: torch.Tensor) -> torch.Tensor:
+    """``(B, T, N)`` usage after each step -> ``(B, T)`` the slot each step empties (the least
+    used one after the step before; slot 0 at step 0)."""
+    before = torch.cat([torch.zeros_like(usage[:, :1]), usage[:, :-1]], 1)
+    return least_used(before.flatten(0, 1), 1).argmax(1).view(usage.shape[:2])
+
+
+def own_class_reads(
+    reads: torch.Tensor, writes: torch.Tensor, usage: torch.Tensor, classes: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read attention on a sequence: ``reads``/``writes`` ``(B, T, N)`` weights summed over the
+    heads, ``usage`` ``(B, T, N)`` after each step, ``classes`` ``(B, T)``. Returns ``(hits,
+    counted)`` ``(B, T)`` booleans: ``counted`` at a class's 2nd or later presentation, ``hits``
+    where the step's largest read weight falls on a slot whose owner (``slot_owners``) is the
+    step's own class."""
+    owners = slot_owners(writes, emptied_slots(usage), classes)
+    top = reads.argmax(2, keepdim=True)
+    hits = owners.gather(2, top).squeeze(2) == classes
+    counted = presentation_index(classes) >= 2
+    return hits & counted, counted
 
 
 def presentation_index(targets: torch.Tensor) -> torch.Tensor:
@@ -350,12 +467,24 @@ def presentation_accuracy(
     learner.eval()
     hits = dict.fromkeys(presentations, 0)
     counts = dict.fromkeys(presentations, 0)
+    own, reads = 0, 0
     for ep in episodes:
-        logits, targets = learner.episode_logits([ep])
+        logits, targets, trace = learner.episode_run([ep])
         right = logits.argmax(2) == targets
         index = presentation_index(targets)
         for k in presentations:
             hits[k] += int(right[index == k].sum())
             counts[k] += int((index == k).sum())
+        r = torch.stack([m.read.sum(1) for m, _ in trace], 1)
+        w = torch.stack([w.sum(1) for _, w in trace], 1)
+        u = torch.stack([m.usage for m, _ in trace], 1)
+        hit, counted = own_class_reads(r, w, u, targets)
+        own, reads = own + int(hit.sum()), reads + int(counted.sum())
     acc = tuple(hits[k] / counts[k] if counts[k] else float("nan") for k in presentations)
-    return PresentationAccuracy(tuple(presentations), acc, tuple(counts[k] for k in presentations))
+    return PresentationAccuracy(
+        tuple(presentations),
+        acc,
+        tuple(counts[k] for k in presentations),
+        own / reads if reads else float("nan"),
+        reads,
+    )

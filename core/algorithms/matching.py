@@ -35,14 +35,12 @@ from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
+    BackboneConfig,
     Capabilities,
     Learner,
     MetaLoss,
-    backbone_field,
     check_finite,
     episodes_loss,
-    hidden_field,
-    in_channels_field,
     parse_bool,
 )
 from core.data.episodes import Episode
@@ -50,11 +48,7 @@ from core.models.backbones import build_backbone, check_backbone
 
 
 @dataclass(frozen=True)
-class MatchingConfig:
-    backbone: str = backbone_field()
-    in_channels: int = in_channels_field()
-    hidden: int = hidden_field()
-    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+class MatchingConfig(BackboneConfig):
     fce: bool = field(
         default=False,
         metadata={

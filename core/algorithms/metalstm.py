@@ -29,11 +29,9 @@ from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
+    BackboneConfig,
     MetaLoss,
-    backbone_field,
     check_finite,
-    hidden_field,
-    in_channels_field,
 )
 from core.algorithms.gradient import FastClassifier, GradientLearner, TaskBatch
 from core.algorithms.head import correct, task_losses
@@ -44,11 +42,7 @@ from core.models.backbones import check_backbone
 
 
 @dataclass(frozen=True)
-class MetaLSTMConfig:
-    backbone: str = backbone_field()
-    in_channels: int = in_channels_field()
-    hidden: int = hidden_field()
-    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+class MetaLSTMConfig(BackboneConfig):
     inner_steps: int = field(
         default=5, metadata={"help": "LSTM updates of the learner per episode in meta-training"}
     )

@@ -38,13 +38,11 @@ from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
+    BackboneConfig,
     Capabilities,
     Learner,
     MetaLoss,
-    backbone_field,
     episodes_loss,
-    hidden_field,
-    in_channels_field,
     step_zero,
 )
 from core.algorithms.model_based import check_no_steps, preprocess
@@ -53,11 +51,7 @@ from core.models.backbones import build_backbone, check_backbone
 
 
 @dataclass(frozen=True)
-class MetaNetConfig:
-    backbone: str = backbone_field()
-    in_channels: int = in_channels_field()
-    hidden: int = hidden_field()
-    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+class MetaNetConfig(BackboneConfig):
     width: int = field(default=64, metadata={"help": "units of the augmented hidden layer"})
     meta_hidden: int = field(
         default=20, metadata={"help": "units of the fast-weight generators m and d (2 layers)"}

@@ -22,14 +22,12 @@ from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
+    BackboneConfig,
     Capabilities,
     Learner,
     MetaLoss,
-    backbone_field,
     check_finite,
     episodes_loss,
-    hidden_field,
-    in_channels_field,
 )
 from core.data.episodes import Episode
 from core.models.backbones import build_backbone, check_backbone
@@ -38,11 +36,7 @@ DISTANCES = ("squared", "euclidean")
 
 
 @dataclass(frozen=True)
-class ProtoNetConfig:
-    backbone: str = backbone_field()
-    in_channels: int = in_channels_field()
-    hidden: int = hidden_field()
-    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+class ProtoNetConfig(BackboneConfig):
     adapt_steps: int = field(
         default=0, metadata={"help": "fine-tuning steps of the prototype-initialised head"}
     )

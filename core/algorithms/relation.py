@@ -45,6 +45,7 @@ from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
+    BackboneConfig,
     Capabilities,
     Learner,
     MetaLoss,
@@ -71,7 +72,7 @@ MIN_MAP_SIDE = 4
 
 
 @dataclass(frozen=True)
-class RelationConfig:
+class RelationConfig(BackboneConfig):
     backbone: str = backbone_field(
         "embedding: conv4 (the paper's 4-conv network, 5 x 5 maps at 28 px), resnet12 or "
         "resnet18 (their last feature map)"
@@ -84,7 +85,6 @@ class RelationConfig:
             "resnet widths as in --hidden of the other learners"
         },
     )
-    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
     relation_hidden: int = field(
         default=8, metadata={"help": "units of the relation module's hidden layer (paper: 8)"}
     )

@@ -19,10 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from core.algorithms.base import (
+    BackboneConfig,
     MetaLoss,
-    backbone_field,
-    hidden_field,
-    in_channels_field,
 )
 from core.algorithms.gradient import GradientLearner, task_batches
 from core.algorithms.head import HEAD_B, HEAD_W, correct, task_losses
@@ -34,11 +32,7 @@ INNER_OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass(frozen=True)
-class ReptileConfig:
-    backbone: str = backbone_field()
-    in_channels: int = in_channels_field()
-    hidden: int = hidden_field()
-    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+class ReptileConfig(BackboneConfig):
     inner_steps: int = field(default=5, metadata={"help": "inner-loop steps per task in training"})
     inner_lr: float = field(
         default=0.001, metadata={"help": "inner-loop learning rate (training and adaptation)"}

@@ -29,12 +29,10 @@ from torch import nn
 
 from core.algorithms.base import (
     AdaptStep,
+    BackboneConfig,
     Capabilities,
     Learner,
     MetaLoss,
-    backbone_field,
-    hidden_field,
-    in_channels_field,
     parse_bool,
     step_zero,
 )
@@ -50,11 +48,7 @@ SALT = 1
 
 
 @dataclass(frozen=True)
-class SiameseConfig:
-    backbone: str = backbone_field()
-    in_channels: int = in_channels_field()
-    hidden: int = hidden_field()
-    input_size: int = field(default=28, metadata={"help": "side of the square input images"})
+class SiameseConfig(BackboneConfig):
     features: int = field(
         default=256, metadata={"help": "units of the sigmoid feature layer (paper: 4096)"}
     )

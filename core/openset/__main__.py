@@ -25,7 +25,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.cli import add_data_args, add_device_args, fail, load_checkpoint_arg
+from core.cli import (
+    add_checkpoint_arg,
+    add_data_args,
+    add_device_args,
+    add_version_arg,
+    fail,
+    load_checkpoint_arg,
+)
 from core.data import load_dataset
 from core.data.datasets import split_label, trained_on
 from core.evaluate import EVAL_SEED, overlap_problem
@@ -50,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Calibrate the open-set answer 'none of these' of a checkpoint on its "
         "validation classes and report its AUROC and accuracy cost on its test classes.",
     )
-    p.add_argument("--checkpoint", required=True, help="path to a metagui checkpoint (.pt)")
+    add_checkpoint_arg(p)
+    add_version_arg(p)
     p.add_argument("--ways", type=int, default=5, help="support classes per episode (default 5)")
     p.add_argument(
         "--unknown-ways",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.algorithms import ALGORITHMS
-from core.cli import add_data_args, add_device_args
+from core.cli import add_data_args, add_device_args, add_version_arg
 from core.data.augment import AUGMENTATIONS
 from core.data.datasets import DATASETS
 from core.data.splits import SPLITS, SUBSETS
@@ -181,6 +181,7 @@ def build_parser(algorithm: str) -> argparse.ArgumentParser:
         "input size, inner loop, ...) are listed for the chosen --algorithm "
         "(try --algorithm NAME --help).",
     )
+    add_version_arg(p)
     add_dataclass_args(p.add_argument_group("training"), TrainConfig, defaults=True)
     _, config_cls = ALGORITHMS[algorithm]
     add_dataclass_args(p.add_argument_group(f"{algorithm} options"), config_cls, defaults=False)

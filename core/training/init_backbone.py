@@ -17,12 +17,13 @@ from torch import nn
 
 from core.algorithms.base import Learner
 from core.checkpoint import load_checkpoint
+from core.shipped import resolve_checkpoint
 
 
 def init_backbone(learner: Learner, path: str | Path) -> tuple[str, ...]:
     """Copy the backbone weights of the checkpoint at ``path`` into ``learner.backbone``;
     returns the source's training characters. ValueError (one line) when it cannot."""
-    source = load_checkpoint(path, "cpu")  # ValueError for a missing or foreign file
+    source = load_checkpoint(resolve_checkpoint(path), "cpu")  # ValueError: missing or foreign
     name = Path(path).name
     theirs, ours = _backbone_of(source.learner), _backbone_of(learner)
     if theirs is None or ours is None:

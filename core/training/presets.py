@@ -151,6 +151,20 @@ PRESETS: dict[str, str] = {
     "mann-lake": "--algorithm mann --split lake --train-subset train --val-subset val --ways 5 "
     "--shots 1 --queries 9 --meta-batch 4 --episodes 20000 --lr 1e-3 --lr-step 8000 "
     "--val-ways 5 --val-shots 1 --val-queries 9 --val-every 500 --val-episodes 100",
+    # issue 33: MANN as its reproductions train it: reads address the memory before the step's
+    # write (--read before), each class of a sequence turned by a random multiple of 90 degrees
+    # and each image slightly rotated and shifted (--distortions, the learner's default), 16
+    # sequences of 50 steps per update, Adam 1e-3, 20 x 20 images as in the paper; starts from a
+    # Conv-4 ProtoNet trained on the same Lake background classes (the shipped Lake file is a
+    # ResNet-12); bfloat16 convolutions (the controller and memory stay float32). On one CPU
+    # thread: ~35 sequences/s (fp32 at 28 px: ~8), so 20,000 updates (320,000 sequences) take
+    # about 2.5 h. Run in sessions of --max-minutes, then --resume --out the same folder
+    # (docs/model-based-learners.md, MANN)
+    "mann-lake-v2": "--algorithm mann --read before --split lake --train-subset train "
+    "--val-subset val --ways 5 --shots 1 --queries 9 --meta-batch 16 --episodes 20000 --lr 1e-3 "
+    "--lr-step 10000 --val-ways 5 --val-shots 1 --val-queries 9 --val-every 500 "
+    "--val-episodes 200 --keep-every 2500 --amp bf16 --input-size 20 "
+    "--init-backbone assets/resumable/protonet-lake-affine/best.pt",
     "siamese-lake": "--algorithm siamese --split lake --train-subset train --val-subset val "
     "--ways 20 --shots 2 --queries 3 --meta-batch 4 --episodes 9000 --val-every 500 "
     "--val-episodes 200",

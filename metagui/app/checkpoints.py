@@ -1,8 +1,9 @@
-"""Where the shipped checkpoints are (no Qt, no torch)."""
+"""Where the shipped checkpoints are (no Qt, no torch): ``core.shipped``'s folder, the window's
+default first. ``core.shipped`` is imported when asked (the widgets import this module and stay
+free of ``core``'s modules)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 #: The file picked by default when it is there.
@@ -10,18 +11,16 @@ DEFAULT_CHECKPOINT = "anil-omniglot.pt"
 
 
 def checkpoint_dir() -> Path:
-    """``METAGUI_CHECKPOINTS`` or ``assets/checkpoints`` next to the installed packages."""
-    override = os.environ.get("METAGUI_CHECKPOINTS")
-    if override:
-        return Path(override).expanduser()
-    return Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
+    """``METAGUI_CHECKPOINTS``, else the shipped checkpoints installed with the packages."""
+    from core.shipped import checkpoint_dir
+
+    return checkpoint_dir()
 
 
 def shipped_checkpoints(folder: Path | None = None) -> list[Path]:
     """Every ``.pt`` file in the checkpoint folder, the default one first."""
-    folder = checkpoint_dir() if folder is None else folder
-    if not folder.is_dir():
-        return []
-    found = sorted(p for p in folder.glob("*.pt") if p.is_file())
+    from core.shipped import shipped_checkpoints
+
+    found = shipped_checkpoints(folder)
     found.sort(key=lambda p: p.name != DEFAULT_CHECKPOINT)
     return found

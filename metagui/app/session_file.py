@@ -1,5 +1,6 @@
 """``.metagui`` session files: a zip holding ``manifest.json`` (class names, drawings as strokes,
-the query, the checkpoint, steps/lr) and dropped or dataset images as PNG files. No Qt.
+the query, the checkpoint, steps/lr, the metagui version that wrote it) and dropped or dataset
+images as PNG files. No Qt.
 
 Reading is defensive and whole before anything is used: a file that is not a zip, has no
 manifest of this format, names members outside the archive (``../``), is larger than a few MB
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from metagui import __version__
 from metagui.app.session import Drawing, Example, TaskClass, ink_picture, keep_picture
 
 FORMAT, VERSION = "metagui-session", 1
@@ -74,6 +76,7 @@ def save(path: Path, session: SavedSession) -> None:
     doc = {
         "format": FORMAT,
         "version": VERSION,
+        "metagui_version": __version__,
         "checkpoint": session.checkpoint,
         "checkpoint_path": session.checkpoint_path,
         "algorithm": session.algorithm,

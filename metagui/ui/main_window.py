@@ -29,6 +29,7 @@ from metagui.control.metatrain import MetaTrainer
 from metagui.control.teaching import NEW_CLASSES, Teaching
 from metagui.ui.edit_menu import EditMenu
 from metagui.ui.file_menu import FileMenu
+from metagui.ui.help_menu import HelpMenu
 from metagui.ui.learn_panel import LearnPanel
 from metagui.ui.model_panel import ModelPanel
 from metagui.ui.query_panel import QueryPanel
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self.model = ModelPanel(self.learner, self.results.winner)
         self.files = FileMenu(self, self.teaching, self.setup, self.background, self.qsettings)
         self.edit = EditMenu(self, self.teaching, self.teach, self.query, self.setup)
+        self.help = HelpMenu(self, self.learner)
         self.status = StatusPanel(self, self.learner)
         self.metatrain = MetaTrainer(self)
         self.learn = LearnPanel(self.metatrain, self.setup.load, self.settings.add_checkpoint)

@@ -122,3 +122,10 @@ def test_the_gui_thread_builds_the_window_without_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          env=env, timeout=120)  # fmt: skip
     assert "main thread imported torch: False" in out.stdout, out.stdout + out.stderr
+
+
+def test_a_shipped_checkpoint_can_be_named(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # from any folder
+    monkeypatch.delenv("METAGUI_CHECKPOINTS", raising=False)
+    chosen = cli.parse_args(["--checkpoint", "anil-omniglot"]).checkpoint
+    assert chosen.is_file() and chosen.name == "anil-omniglot.pt"

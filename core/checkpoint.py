@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from core import __version__
 from core.algorithms import ALGORITHMS, Learner, build_learner
 from core.data.spec import PreprocessSpec
+from core.files import write_with
 
 FORMAT = "metagui-checkpoint"
 FORMAT_VERSION = 1
@@ -67,7 +67,8 @@ def save_checkpoint(
     metadata: dict[str, Any],
     training_state: dict[str, Any] | None = None,
 ) -> None:
-    """Write atomically: a temporary file in the same folder, then rename over ``path``."""
+    """Write atomically (``core.files``): a failure (OSError: full disk, ...) leaves ``path`` as it
+    was and no partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -80,17 +81,7 @@ def save_checkpoint(
     }
     if training_state is not None:
         payload["training_state"] = training_state
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a checkpoint is not secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_with(path, lambda buffer: torch.save(payload, buffer))
 
 
 def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 
 from core.cli import fail, setup_device
+from core.files import os_problem
 from core.training import distributed
 from core.training.config import TrainConfig
 from core.training.loop import run
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             prepared = prepare_run(args, explicit, given, device, ctx)
         except (ValueError, FileNotFoundError) as exc:
             return fail(str(exc))
+        except OSError as exc:  # an unreadable data folder, a run folder that cannot be written
+            return fail(os_problem(exc))
         if prepared.resumed and prepared.trainer.main:
             print(prepared.resumed, file=sys.stderr)
         return run(prepared.trainer, prepared.out, prepared.metadata, prepared.seconds)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
-
 from test_cli import TINY_TRAIN
 
 CHECKPOINT = str(Path("assets/checkpoints/protonet-omniglot.pt").resolve())

@@ -85,7 +85,7 @@ def test_resume_keeps_the_runs_mixed_precision(tiny_root, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_run_stopped_by_a_signal_resumes_to_the_uninterrupted_weights(signum, tiny_root, tmp_path):
+def test_a_signal_stops_between_steps_and_resume_is_exact(signum, tiny_root, tmp_path):
     """Ctrl+C or `kill` lands anywhere, most often inside a step; the run stops between two
     steps, so that --resume ends with exactly the weights (and BatchNorm statistics) of a run
     that was never stopped."""

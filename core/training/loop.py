@@ -37,7 +37,9 @@ def run(trainer: Trainer, out: Path, metadata: dict, seconds: float | None = Non
     writer = bar = None
     try:
         writer = RunWriter(trainer, out, metadata) if trainer.main else None
-        bar = tqdm(total=config.episodes, initial=trainer.step, desc=config.algorithm, disable=quiet)
+        bar = tqdm(
+            total=config.episodes, initial=trainer.step, desc=config.algorithm, disable=quiet
+        )
         with stop_at_step_boundary() as stop:
             for rec in trainer.run(deadline, stop.requested):
                 if writer is not None:

@@ -78,8 +78,7 @@ def test_text_files_are_written_whole_or_not_at_all(tmp_path):
     path = tmp_path / "config.json"
     path.write_text("{}")
     done = _with_full_disk(
-        "from core.files import write_text\n"
-        f"write_text({str(path)!r}, 'x' * {2 * LIMIT})\n"
+        f"from core.files import write_text\nwrite_text({str(path)!r}, 'x' * {2 * LIMIT})\n"
     )
     assert done.returncode == 1 and "OSError" in done.stderr
     assert path.read_text() == "{}" and [p.name for p in tmp_path.iterdir()] == ["config.json"]

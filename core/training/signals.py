@@ -48,4 +48,3 @@ def stop_at_step_boundary() -> Iterator[StopRequest]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-

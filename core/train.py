@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 
+from core.bounds import bound_problem
 from core.cli import fail, setup_device
 from core.files import os_problem
 from core.training import distributed
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         args, explicit, _ = parse_run_args(given)
     except ValueError as exc:
         return fail(str(exc))
+    problem = bound_problem(vars(args))
+    if problem:
+        return fail(problem)
     device = setup_device(args)
     if args.dist_timeout <= 0:
         return fail("--dist-timeout must be positive")

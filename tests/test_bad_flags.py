@@ -72,3 +72,69 @@ def test_sequence_protocol(tiny_root, tmp_path, capsys):
     assert all(0 <= a <= 1 for a in doc["accuracy"])
     assert evaluate.main(["--checkpoint", CHECKPOINT, *args[2:]]) == 2
     assert "tests learners that read episodes as sequences" in capsys.readouterr().err
+
+
+HUGE = "1000000000000"
+TOOLS = {
+    "train": [],
+    "evaluate": ["--checkpoint", CHECKPOINT],
+    "predict": ["--checkpoint", CHECKPOINT, "--support", "s", "--query", "q"],
+    "export": ["--checkpoint", CHECKPOINT, "--support", "s", "--out", "m.pt"],
+    "openset": ["--checkpoint", CHECKPOINT],
+    "average": [CHECKPOINT, CHECKPOINT, "--out", "mean.pt"],
+}
+
+
+def _exit_code(tool: str, args: list[str]) -> int:
+    import importlib
+
+    name = "core.openset.__main__" if tool == "openset" else f"core.{tool}"
+    module = importlib.import_module(name)
+    try:
+        return module.main([*TOOLS[tool], *args])
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize(
+    ("tool", "flags", "bound"),
+    [
+        *[(tool, ["--threads", HUGE], "--threads") for tool in TOOLS],
+        ("train", ["--workers", HUGE, "--dataset", "folder"], "--workers"),
+        ("train", ["--meta-batch", HUGE], "--meta-batch"),
+        ("train", ["--ways", HUGE], "--ways"),
+        ("train", ["--shots", HUGE], "--shots"),
+        ("train", ["--queries", HUGE], "--queries"),
+        ("train", ["--episodes", HUGE], "--episodes"),
+        ("train", ["--val-episodes", HUGE], "--val-episodes"),
+        ("train", ["--hidden", HUGE], "--hidden"),
+        ("train", ["--algorithm", "maml", "--inner-steps", HUGE], "--inner-steps"),
+        ("train", ["--algorithm", "maml", "--adapt-steps", HUGE], "--adapt-steps"),
+        ("train", ["--algorithm", "maml", "--inner-lr", "inf"], "--inner-lr"),
+        ("train", ["--algorithm", "maml", "--inner-lr", "1e12"], "--inner-lr"),
+        ("train", ["--lr", "1e12"], "--lr"),
+        ("train", ["--lr-gamma", "1e12"], "--lr-gamma"),
+        ("train", ["--max-minutes", "nan"], "--max-minutes"),
+        ("train", ["--ways", "1000", "--shots", "100", "--queries", "100"], "images per step"),
+        ("evaluate", ["--episodes", HUGE], "--episodes"),
+        ("evaluate", ["--ways", HUGE], "--ways"),
+        ("evaluate", ["--workers", HUGE], "--workers"),
+        ("evaluate", ["--adapt-steps", HUGE], "--adapt-steps"),
+        ("evaluate", ["--adapt-lr", "inf"], "--adapt-lr"),
+        ("predict", ["--adapt-steps", HUGE], "--adapt-steps"),
+        ("export", ["--adapt-lr", "1e12"], "--adapt-lr"),
+        ("openset", ["--episodes", HUGE], "--episodes"),
+        ("openset", ["--test-episodes", HUGE], "--test-episodes"),
+        ("openset", ["--shots", "1", HUGE], "--shots"),
+        ("average", ["--bn-episodes", HUGE], "--bn-episodes"),
+    ],
+)
+def test_every_size_is_bounded_in_one_line(tool, flags, bound, tmp_path, capsys, monkeypatch):
+    """Absurd sizes would fork, allocate or loop without end: refused up front, naming the
+    bound that was hit; nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    assert _exit_code(tool, [*flags, *(["--out", "run"] if tool == "train" else [])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and bound in err, err
+    assert "bound" in err or "finite" in err or "positive" in err, err
+    assert list(tmp_path.iterdir()) == []

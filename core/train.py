@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             return fail(str(exc))
         device = distributed.device_of(ctx, device)
+    prepared = None
     try:
         try:
             prepared = prepare_run(args, explicit, given, device, ctx)
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             print(prepared.resumed, file=sys.stderr)
         return run(prepared.trainer, prepared.out, prepared.metadata, prepared.seconds)
     finally:
+        if prepared is not None and prepared.folder is not None:
+            prepared.folder.release()
         distributed.shutdown()
 
 

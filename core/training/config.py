@@ -199,6 +199,12 @@ def build_parser(algorithm: str) -> argparse.ArgumentParser:
         "--episodes to train longer; other settings that differ from the run's are refused)",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in an --out that holds one, removing its checkpoints and logs "
+        "(without it such a folder is refused: continue it with --resume)",
+    )
+    p.add_argument(
         "--max-minutes",
         type=float,
         default=None,

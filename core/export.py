@@ -39,7 +39,7 @@ from core.algorithms.base import Classifier, Learner
 from core.cli import add_checkpoint_arg, add_device_args, add_version_arg, fail, load_checkpoint_arg
 from core.data.spec import PreprocessSpec
 from core.files import write_bytes, write_problem, write_with
-from core.predict import Skipped, read_support
+from core.predict import Skipped, read_support, valid_text
 
 FORMATS = (".pt", ".onnx")
 
@@ -156,7 +156,8 @@ def export_classifier(
         traced = torch.jit.trace(module, example[:1], check_trace=False)
         per_image = torch.jit.script(_PerImage(traced))
         if out.suffix == ".pt":
-            scripted = torch.jit.script(_Named(per_image, _storable(class_names), spec_json))
+            names = [valid_text(n) for n in class_names]  # TorchScript holds valid UTF-8 only
+            scripted = torch.jit.script(_Named(per_image, names, spec_json))
             write_with(out, lambda buffer: torch.jit.save(scripted, buffer))
             return out
         buffer = io.BytesIO()
@@ -174,19 +175,6 @@ def export_classifier(
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     write_bytes(out, model.SerializeToString())
-    return out
-
-
-def _storable(names: Sequence[str]) -> list[str]:
-    """Class names TorchScript can hold (valid UTF-8): a folder name that is not UTF-8 (held
-    as lone surrogates) keeps its bytes as ``\\xNN`` escapes, other lone surrogates ``\\udNNN``."""
-    out = []
-    for name in names:
-        try:
-            raw = name.encode("utf-8", "surrogateescape")
-            out.append(raw.decode("utf-8", "backslashreplace"))
-        except UnicodeEncodeError:
-            out.append(name.encode("utf-8", "backslashreplace").decode("utf-8"))
     return out
 
 
@@ -230,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(write_problem(args.out, exc))
     for s in skipped:
         print(f"warning: skipped {s.reason}", file=sys.stderr)
-    print(f"wrote {args.out} ({len(names)} classes: {', '.join(_storable(names))})")
+    print(f"wrote {args.out} ({len(names)} classes: {', '.join(names)})")
     return 0
 
 

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from core.algorithms.base import AdaptationDiverged
+from core.data.preprocess import ImageError
 from core.training.distributed import first_line
 from core.training.signals import stop_at_step_boundary
 from core.training.sinks import RunWriter, WriteFailed
@@ -25,6 +26,8 @@ from core.training.trainer import Trainer, TrainStep
 LOST_PROCESS = 1
 #: Exit code of a run that could not write its files (full disk) or whose training diverged.
 WRITE_FAILED = 1
+#: Exit code of a run whose data became unusable.
+BAD_DATA = 2
 #: Exit code of a run stopped by Ctrl+C or ``kill`` (as a shell reports SIGINT).
 INTERRUPTED = 130
 
@@ -72,6 +75,15 @@ def run(trainer: Trainer, out: Path, metadata: dict, seconds: float | None = Non
     except WriteFailed as exc:  # full disk, folder gone: the previous files are whole
         print(f"error: {exc}", file=sys.stderr)
         return WRITE_FAILED
+    except ImageError as exc:  # a class whose images all became unreadable (folder deleted...)
+        saved = (
+            f"{out / 'last.pt'} keeps the last saved step"
+            if (out / "last.pt").exists()
+            else "no step was saved yet"
+        )
+        print(f"error: {_last_line(exc)}; stopped at step {trainer.step} ({saved}): fix or "
+              "remove that class folder, then --resume", file=sys.stderr)  # fmt: skip
+        return BAD_DATA
     except AdaptationDiverged as exc:
         print(f"error: training diverged at step {trainer.step + 1}: {exc}", file=sys.stderr)
         return WRITE_FAILED
@@ -107,3 +119,11 @@ def run(trainer: Trainer, out: Path, metadata: dict, seconds: float | None = Non
         file=sys.stderr,
     )
     return 0
+
+
+def _last_line(exc: BaseException) -> str:
+    """The message of an error, also when a DataLoader worker wrapped it in its traceback."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[-1].removeprefix("core.data.preprocess.ImageError: ")

@@ -168,3 +168,14 @@ def test_a_class_name_with_a_lone_surrogate_exports_to_torchscript(tmp_path):
     names = [json.loads('"a\\ud800b"'), "plain"]
     export.export_classifier(classifier, names, ckpt.preprocess, out, support[:2])
     assert torch.jit.load(str(out)).class_names == ["a\\ud800b", "plain"]
+
+
+def test_a_flat_folder_with_a_non_utf8_class_name_trains(tmp_path, capsys):
+    data = os.fsencode(tmp_path / "data")
+    for k in range(7):
+        raw = os.path.join(data, b"class%d" % k + (b"\xe9" if k == 0 else b""))
+        os.makedirs(raw)
+        for i in range(3):
+            _drawing(Path(os.fsdecode(raw)) / f"{i}.png", (k + i) % 6)
+    args = [*SMALL, "--ways", "2", "--data-root", os.fsdecode(data), "--episodes", "2"]
+    assert train.main([*args, "--out", str(tmp_path / "run")]) == 0, capsys.readouterr().err

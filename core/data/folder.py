@@ -95,7 +95,9 @@ def seeded_split(names: list[str], where: Path) -> dict[str, list[str]]:
             f"{where}: {n} usable class folders are too few to split into train/val/test "
             f"(at least {3 * EVAL_MIN}); add classes or make train/ val/ test/ sub-folders"
         )
-    order = sorted(names, key=lambda s: (hashlib.sha1(s.encode()).hexdigest(), s))
+    order = sorted(
+        names, key=lambda s: (hashlib.sha1(s.encode("utf-8", "surrogateescape")).hexdigest(), s)
+    )
     parts = {
         "train": order[: n - 2 * n_eval],
         "val": order[n - 2 * n_eval : n - n_eval],

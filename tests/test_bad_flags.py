@@ -138,3 +138,27 @@ def test_every_size_is_bounded_in_one_line(tool, flags, bound, tmp_path, capsys,
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and bound in err, err
     assert "bound" in err or "finite" in err or "positive" in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_diverging_training_run_stops_in_one_line(tiny_root, tmp_path, capsys):
+    """An inner learning rate within the bound can still diverge: one line, no traceback."""
+    args = ["--algorithm", "maml", "--inner-lr", "900000", "--inner-steps", "2", "--ways", "5"]
+    args += ["--shots", "1", "--queries", "1", "--val-ways", "5", "--val-every", "2"]
+    args += ["--val-episodes", "2", "--threads", "1", "--episodes", "3"]
+    assert train.main([*args, "--data-root", str(tiny_root), "--out", str(tmp_path)]) == 1
+    errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and "training diverged at step" in errors[0]
+
+
+def test_evaluate_reports_a_diverged_adaptation_in_one_line(tiny_root, capsys, monkeypatch):
+    from core.algorithms.base import AdaptationDiverged
+
+    def diverging(*args, **kwargs):
+        raise AdaptationDiverged("adaptation diverged at step 1 (loss inf); lower the rate")
+        yield
+
+    monkeypatch.setattr(evaluate, "evaluate_iter", diverging)
+    args = ["--checkpoint", CHECKPOINT, "--data-root", str(tiny_root), "--allow-overlap"]
+    assert evaluate.main([*args, "--episodes", "2", "--threads", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: adaptation diverged at step 1 (loss inf); lower the rate"

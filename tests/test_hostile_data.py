@@ -47,12 +47,17 @@ def _folder(root: Path, layout: dict[str, list[str]], per_class: int = 3) -> Pat
 LAYOUT = {"train": ["a", "b", "c"], "val": ["d", "e"], "test": ["f", "g"]}
 
 
-def test_a_class_whose_images_are_all_unreadable_stops_the_run_in_one_line(tmp_path, capsys):
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_a_class_whose_images_are_all_unreadable_stops_the_run_in_one_line(
+    workers, tmp_path, capsys
+):
+    """(A class folder deleted during the run meets the same end: each file is "not found".)"""
     root = _folder(tmp_path / "data", LAYOUT)
     for f in (root / "train" / "b").iterdir():
         f.write_bytes(b"not an image")
     out = tmp_path / "run"
-    code = train.main([*SMALL, "--data-root", str(root), "--out", str(out), "--episodes", "3"])
+    args = [*SMALL, "--data-root", str(root), "--out", str(out), "--workers", workers]
+    code = train.main([*args, "--episodes", "3"])
     assert code == 2
     errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and "class 'b': none of its 3 images is readable" in errors[0]

@@ -78,6 +78,11 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def shown(bound: float) -> str:
+    """A bound as people write it: ``1,000,000``, ``0.5``."""
+    return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"
+
+
 def bound_problem(settings: Mapping[str, object], as_flags: bool = True) -> str | None:
     """Why one of ``settings`` (name -> value; None = not given) is past its bound, as one line,
     or None. ``as_flags``: name them ``--like-this`` (else as the setting's own name)."""
@@ -88,13 +93,13 @@ def bound_problem(settings: Mapping[str, object], as_flags: bool = True) -> str 
         for v in values:
             if not isinstance(v, (int, float)):
                 continue
-            shown = flag(name) if as_flags else name
+            what = flag(name) if as_flags else name
             if isinstance(v, float) and not math.isfinite(v):
                 kind = "finite" if name in ZERO_OK else "positive"
-                return f"{shown} must be a {kind} number (at most {UPPER[name]:g}), not {v}"
+                return f"{what} must be a {kind} number (at most {shown(UPPER[name])}), not {v}"
             if v > UPPER[name]:
                 given = f"{v:g}" if isinstance(v, float) else str(v)
-                return f"{shown} {given} is above its bound, {UPPER[name]:g}"
+                return f"{what} {given} is above its bound, {shown(UPPER[name])}"
     return step_images_problem(settings)
 
 

@@ -162,3 +162,13 @@ def test_evaluate_reports_a_diverged_adaptation_in_one_line(tiny_root, capsys, m
     assert evaluate.main([*args, "--episodes", "2", "--threads", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: adaptation diverged at step 1 (loss inf); lower the rate"
+
+
+def test_the_bounds_table_in_the_docs_is_the_one_in_the_code():
+    from pathlib import Path
+
+    from core.bounds import UPPER, flag, shown
+
+    doc = (Path(__file__).parents[1] / "docs" / "bounds.md").read_text()
+    for name, bound in UPPER.items():
+        assert f"| `{flag(name)}` | {shown(bound)} |" in doc, name

@@ -93,3 +93,17 @@ def test_training_on_a_full_disk_stops_in_one_line(tiny_root, tmp_path):
     assert err[-1].startswith("error: cannot write") and "Traceback" not in done.stderr, err
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
     assert not (out / "last.pt").exists()  # never a partial checkpoint
+
+
+def test_a_decoded_data_cache_on_a_full_disk_leaves_nothing_behind(tiny_root, tmp_path):
+    """A read-only or full cache only costs speed: the data loads, no temporary is left."""
+    cache = tmp_path / "cache"
+    done = _with_full_disk(
+        "from pathlib import Path\n"
+        "from core.data.omniglot import load_omniglot_set\n"
+        f"s = load_omniglot_set(Path({str(tiny_root)!r}), 'background', 28, Path({str(cache)!r}))\n"
+        "print(len(s.characters))\n",
+        limit=2000,
+    )
+    assert done.returncode == 0 and int(done.stdout) > 0, done.stderr
+    assert not [p.name for p in cache.iterdir() if ".tmp" in p.name]

@@ -75,6 +75,7 @@ ZERO_OK = frozenset({"max_minutes", "grad_clip"})
 
 
 def flag(name: str) -> str:
+    """``train_subset`` -> ``--train-subset``."""
     return "--" + name.replace("_", "-")
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.algorithms import ALGORITHMS
+from core.bounds import flag
 from core.cli import add_data_args, add_device_args, add_version_arg
 from core.data.augment import AUGMENTATIONS
 from core.data.datasets import DATASETS
@@ -144,11 +145,6 @@ def problem(config: TrainConfig) -> str | None:
     if not (math.isfinite(config.lr_gamma) and config.lr_gamma > 0):
         return "--lr-gamma must be a positive number"
     return None
-
-
-def flag(name: str) -> str:
-    """``train_subset`` -> ``--train-subset``."""
-    return "--" + name.replace("_", "-")
 
 
 def add_dataclass_args(group, cls, defaults: bool) -> None:

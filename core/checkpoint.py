@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from core import __version__
 from core.algorithms import ALGORITHMS, Learner, build_learner
 from core.data.spec import PreprocessSpec
+from core.files import write_with
 
 FORMAT = "metagui-checkpoint"
 FORMAT_VERSION = 1
@@ -67,7 +67,8 @@ def save_checkpoint(
     metadata: dict[str, Any],
     training_state: dict[str, Any] | None = None,
 ) -> None:
-    """Write atomically: a temporary file in the same folder, then rename over ``path``."""
+    """Write atomically (``core.files``): a failure (OSError: full disk, ...) leaves ``path`` as it
+    was and no partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -80,17 +81,7 @@ def save_checkpoint(
     }
     if training_state is not None:
         payload["training_state"] = training_state
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a checkpoint is not secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_with(path, lambda buffer: torch.save(payload, buffer))
 
 
 def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -117,7 +108,11 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a metagui checkpoint (no '{FORMAT}' marker)")
     version = payload.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(
+            f"{path}: damaged checkpoint: format version {version!r} is not a whole number"
+        )
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format version {version!r} is newer than this metagui "
             f"understands ({FORMAT_VERSION}); upgrade metagui"
@@ -127,7 +122,33 @@ def read_checkpoint_file(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("config", "state_dict", "metadata"):
         if not isinstance(payload.get(key), dict):
             raise CheckpointError(f"{path}: checkpoint lacks its {key}")
+    characters = payload["metadata"].get("train_characters", [])
+    if not isinstance(characters, list) or not all(isinstance(c, str) for c in characters):
+        raise CheckpointError(
+            f"{path}: damaged checkpoint: train_characters is not a list of names"
+        )
     return payload
+
+
+def _weights_problem(learner: Learner, state_dict: dict[str, Any]) -> str | None:
+    """Why ``state_dict`` cannot be ``learner``'s weights, or None: NaN or infinite values, or
+    whole numbers where the model holds real ones (they would load as a constant network)."""
+    own = learner.state_dict()
+    for name, value in state_dict.items():
+        mine = own.get(name)
+        if not isinstance(value, torch.Tensor) or mine is None:
+            continue  # the loader names unexpected or missing keys
+        if mine.is_floating_point() and not value.is_floating_point():
+            return f"{name} holds {value.dtype} values where the model holds {mine.dtype}"
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            return f"{name} holds NaN or infinite values"
+    return None
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line (state_dict errors put their detail on later lines)."""
+    text = " ".join(part.strip() for part in str(exc).strip().splitlines() if part.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> Checkpoint:
@@ -135,10 +156,15 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     payload = read_checkpoint_file(path)
     try:
         learner = build_learner(payload["algorithm"], payload["config"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: unusable settings: {_one_line(exc)}") from None
+    problem = _weights_problem(learner, payload["state_dict"])
+    if problem:
+        raise CheckpointError(f"{path}: unusable weights: {problem}")
+    try:
         learner.load_state_dict(payload["state_dict"])
     except (ValueError, RuntimeError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit the model: {first}") from None
+        raise CheckpointError(f"{path}: weights do not fit the model: {_one_line(exc)}") from None
     try:
         spec = preprocess_of(payload["metadata"], learner)
     except ValueError as exc:

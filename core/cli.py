@@ -8,6 +8,7 @@ import sys
 import torch
 
 import core
+from core.bounds import bound_problem
 from core.device import DEVICE_CHOICES, keep_freed_memory, pick_device
 from core.shipped import resolve_checkpoint
 
@@ -65,6 +66,9 @@ def setup_device(args: argparse.Namespace) -> torch.device:
     from core.data.paths import data_root
 
     keep_freed_memory()
+    problem = bound_problem(vars(args))
+    if problem:
+        sys.exit(fail(problem))
 
     if hasattr(args, "data_root"):
         args.data_root_given = args.data_root is not None

@@ -32,6 +32,7 @@ from core.data.datasets import DATASETS, dataset_kind, resolve_split, split_labe
 from core.data.episodes import EpisodeSpec, episodes
 from core.data.splits import SPLITS
 from core.data.tta import VIEWS, augmented_support, averaged_probs
+from core.files import os_problem
 from core.shipped import resolve_checkpoint
 
 #: Seed of the fixed evaluation episodes (the same for every checkpoint, so figures compare).
@@ -341,8 +342,10 @@ def main(argv: list[str] | None = None) -> int:
         accs = [
             r.accuracy for r in tqdm(results, total=args.episodes, desc="episodes", disable=None)
         ]
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ArithmeticError) as exc:  # AdaptationDiverged too
         return fail(str(exc))
+    except OSError as exc:  # an unreadable data folder
+        return fail(os_problem(exc))
     s = summarize(accs)
     if args.json:
         doc = {

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import dataclasses
 import inspect
+import io
 import json
 import sys
 import warnings
@@ -37,7 +38,8 @@ from core.algorithms import final_step
 from core.algorithms.base import Classifier, Learner
 from core.cli import add_checkpoint_arg, add_device_args, add_version_arg, fail, load_checkpoint_arg
 from core.data.spec import PreprocessSpec
-from core.predict import Skipped, read_support
+from core.files import write_bytes, write_problem, write_with
+from core.predict import Skipped, read_support, valid_text
 
 FORMATS = (".pt", ".onnx")
 
@@ -154,23 +156,25 @@ def export_classifier(
         traced = torch.jit.trace(module, example[:1], check_trace=False)
         per_image = torch.jit.script(_PerImage(traced))
         if out.suffix == ".pt":
-            scripted = torch.jit.script(_Named(per_image, class_names, spec_json))
-            scripted.save(str(out))
+            names = [valid_text(n) for n in class_names]  # TorchScript holds valid UTF-8 only
+            scripted = torch.jit.script(_Named(per_image, names, spec_json))
+            write_with(out, lambda buffer: torch.jit.save(scripted, buffer))
             return out
+        buffer = io.BytesIO()
         torch.onnx.export(
             per_image,
             (example,),
-            str(out),
+            buffer,
             input_names=["images"],
             output_names=["probabilities"],
             dynamic_axes={"images": {0: "n"}, "probabilities": {0: "n"}},
             dynamo=False,
         )
-    model = onnx.load(str(out))
+    model = onnx.load_from_string(buffer.getvalue())
     for key, value in (("class_names", json.dumps(list(class_names))), ("preprocess", spec_json)):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save(model, str(out))
+    write_bytes(out, model.SerializeToString())
     return out
 
 
@@ -210,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         export_classifier(classifier, names, spec, args.out, support[: min(len(support), 2)])
     except (ValueError, ArithmeticError) as exc:  # bad folders/classes; AdaptationDiverged
         return fail(str(exc))
-    except (RuntimeError, OSError) as exc:  # an exporter that cannot handle this model
-        return fail(f"could not write {args.out}: {str(exc).strip().splitlines()[0]}")
+    except (RuntimeError, OSError) as exc:  # full disk; an exporter that cannot handle this model
+        return fail(write_problem(args.out, exc))
     for s in skipped:
         print(f"warning: skipped {s.reason}", file=sys.stderr)
     print(f"wrote {args.out} ({len(names)} classes: {', '.join(names)})")

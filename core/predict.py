@@ -30,6 +30,16 @@ class Skipped:
     reason: str
 
 
+def valid_text(name: str) -> str:
+    """``name`` as valid UTF-8 text (what JSON, TorchScript and a terminal take): a folder name
+    that is not UTF-8 (held as lone surrogates) shows its bytes as ``\\xNN`` escapes, any other
+    lone surrogate as ``\\udNNN``."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
@@ -64,8 +74,9 @@ def read_support(
     for label, class_dir in enumerate(class_dirs):
         _, tensors = load_folder_images(_image_files(class_dir), spec, skipped)
         if not tensors:
-            raise ValueError(f"class '{class_dir.name}' ({class_dir}) has no usable images")
-        names.append(class_dir.name)
+            shown = valid_text(class_dir.name)
+            raise ValueError(f"class '{shown}' ({valid_text(str(class_dir))}) has no usable images")
+        names.append(valid_text(class_dir.name))
         images.extend(tensors)
         labels.extend([label] * len(tensors))
     return names, torch.stack(images), torch.tensor(labels)
@@ -118,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: skipped {s.reason}", file=sys.stderr)
     rows = [
         {
-            "file": str(path),
+            "file": valid_text(str(path)),
             "label": names[int(p.argmax())],
             "probabilities": {n: float(v) for n, v in zip(names, p, strict=True)},
         }

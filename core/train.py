@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import sys
 
+from core.bounds import bound_problem
 from core.cli import fail, setup_device
+from core.files import os_problem
 from core.training import distributed
 from core.training.config import TrainConfig
 from core.training.loop import run
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         args, explicit, _ = parse_run_args(given)
     except ValueError as exc:
         return fail(str(exc))
+    problem = bound_problem(vars(args))
+    if problem:
+        return fail(problem)
     device = setup_device(args)
     if args.dist_timeout <= 0:
         return fail("--dist-timeout must be positive")
@@ -40,15 +45,20 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             return fail(str(exc))
         device = distributed.device_of(ctx, device)
+    prepared = None
     try:
         try:
             prepared = prepare_run(args, explicit, given, device, ctx)
         except (ValueError, FileNotFoundError) as exc:
             return fail(str(exc))
+        except OSError as exc:  # an unreadable data folder, a run folder that cannot be written
+            return fail(os_problem(exc))
         if prepared.resumed and prepared.trainer.main:
             print(prepared.resumed, file=sys.stderr)
         return run(prepared.trainer, prepared.out, prepared.metadata, prepared.seconds)
     finally:
+        if prepared is not None and prepared.folder is not None:
+            prepared.folder.release()
         distributed.shutdown()
 
 

@@ -95,3 +95,67 @@ def test_checkpoints_carry_their_preprocessing(tmp_path):
         with pytest.raises(CheckpointError, match="preprocessing") as info:
             load_checkpoint(tmp_path / name)
         assert name in str(info.value) and "\n" not in str(info.value)
+
+
+def _doctored(tmp_path, change) -> str:
+    """A protonet checkpoint whose raw payload ``change(payload)`` edits."""
+    path = tmp_path / "doctored.pt"
+    save_checkpoint(path, build_learner("protonet"), {"train_characters": ["a/1"]})
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    torch.save(payload, path)
+    return str(path)
+
+
+def _first_weight(payload) -> str:
+    return next(k for k, v in payload["state_dict"].items() if v.is_floating_point())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p["state_dict"][_first_weight(p)].fill_(float("nan")), "NaN or infinite"),
+        (lambda p: p["state_dict"][_first_weight(p)].fill_(float("inf")), "NaN or infinite"),
+        (
+            lambda p: p["state_dict"].update({k: v.long() for k, v in p["state_dict"].items()}),
+            "torch.int64 values where the model holds torch.float32",
+        ),
+        (lambda p: p["config"].update(adapt_steps=10**9), "adapt_steps 1000000000 is above"),
+        (lambda p: p["metadata"].update(train_characters=[1, 2]), "train_characters"),
+        (lambda p: p["metadata"].update(train_characters=[{"a": 1}]), "train_characters"),
+        (lambda p: p.update(format_version="1"), "format version '1' is not a whole number"),
+    ],
+)
+def test_hostile_values_inside_a_checkpoint_are_refused_in_one_line(change, message, tmp_path):
+    path = _doctored(tmp_path, change)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert "newer" not in str(info.value)
+
+
+def test_weight_mismatch_says_which_weights(tmp_path):
+    def drop(payload):
+        del payload["state_dict"][_first_weight(payload)]
+
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(_doctored(tmp_path, drop))
+    text = str(info.value)
+    assert "Missing key(s)" in text and "backbone" in text and "\n" not in text
+
+
+@pytest.mark.parametrize("tool", ["evaluate", "predict", "export"])
+def test_the_clis_refuse_a_nan_checkpoint_in_one_line(tool, tmp_path, capsys):
+    import importlib
+
+    path = _doctored(tmp_path, lambda p: p["state_dict"][_first_weight(p)].fill_(float("nan")))
+    args = ["--checkpoint", path, "--support", str(tmp_path), "--query", str(tmp_path)]
+    if tool == "evaluate":
+        args = ["--checkpoint", path, "--data-root", str(tmp_path)]
+    if tool == "export":
+        args[-2:] = ["--out", str(tmp_path / "m.pt")]
+    with pytest.raises(SystemExit) as info:
+        importlib.import_module(f"core.{tool}").main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "NaN or infinite" in err

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -78,3 +82,37 @@ def test_resume_keeps_the_runs_mixed_precision(tiny_root, tmp_path, capsys):
     assert train.main(["--resume", "--max-minutes", "0", "--out", str(plain)]) == 0
     assert "with --amp" not in capsys.readouterr().err
     assert load_checkpoint(plain / "last.pt").training_state["amp"] == ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_between_steps_and_resume_is_exact(signum, tiny_root, tmp_path):
+    """Ctrl+C or `kill` lands anywhere, most often inside a step; the run stops between two
+    steps, so that --resume ends with exactly the weights (and BatchNorm statistics) of a run
+    that was never stopped."""
+    common = ["--data-root", str(tiny_root), *TINY_TRAIN, "--val-every", "100000"]
+    stopped = tmp_path / "stopped"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.train", "--episodes", "100000", "--out", str(stopped),
+         *common], stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not (stopped / "metrics.csv").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # written at step 10: the run is stepping
+        time.sleep(0.3)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    step = load_checkpoint(stopped / "last.pt").training_state["step"]
+    assert step >= 10
+    total = ["--episodes", str(step + 2)]
+    resume = ["--resume", "--out", str(stopped), "--data-root", str(tiny_root), "--threads", "1"]
+    assert train.main([*resume, *total]) == 0
+    assert train.main(["--out", str(tmp_path / "whole"), *total, *common]) == 0
+    a = load_checkpoint(tmp_path / "whole" / "last.pt").learner.state_dict()
+    b = load_checkpoint(stopped / "last.pt").learner.state_dict()
+    for k, v in a.items():
+        assert torch.equal(v, b[k]), f"{k} differs after a stop at step {step} and --resume"
+    assert f"saved {stopped / 'last.pt'} at step {step}" in err

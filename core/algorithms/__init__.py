@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from core.algorithms.anil import ANIL
 from core.algorithms.base import AdaptStep, Capabilities, Learner, MetaLoss, final_step
 from core.algorithms.maml import FOMAML, MAML, FOMAMLConfig, MAMLConfig
@@ -14,6 +16,7 @@ from core.algorithms.protonet import ProtoNet, ProtoNetConfig
 from core.algorithms.relation import RelationConfig, RelationNetwork
 from core.algorithms.reptile import Reptile, ReptileConfig
 from core.algorithms.siamese import SiameseConfig, SiameseNetwork
+from core.bounds import bound_problem
 
 #: algorithm name -> (learner class, config dataclass)
 ALGORITHMS: dict[str, tuple[type[Learner], type]] = {
@@ -41,6 +44,9 @@ def build_learner(name: str, config: dict | None = None) -> Learner:
         cfg = config_cls(**(config or {}))
     except TypeError as exc:
         raise ValueError(f"bad {name} config: {exc}") from None
+    problem = bound_problem(dataclasses.asdict(cfg), as_flags=False)
+    if problem:  # a checkpoint asking for 10^9 adaptation steps or an infinite learning rate
+        raise ValueError(f"bad {name} config: {problem}")
     return cls(cfg)
 
 

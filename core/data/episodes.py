@@ -12,6 +12,7 @@ warns naming them); a ValueError says so when fewer than ``ways`` usable classes
 
 from __future__ import annotations
 
+import signal
 import warnings
 from collections import deque
 from collections.abc import Iterator
@@ -240,9 +241,16 @@ def _loader_iter(ds: FewShotDataset, plans: _Plans, workers: int) -> Iterator:
         sampler=plans,
         num_workers=workers,
         persistent_workers=True,
+        worker_init_fn=_leave_stopping_to_the_main_process,
         pin_memory=torch.cuda.is_available(),
     )
     return iter(loader)
+
+
+def _leave_stopping_to_the_main_process(worker_id: int) -> None:
+    """Ctrl+C reaches the whole process group; a worker ignores it and the main process, which
+    finishes its step before stopping, shuts the workers down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _shutdown(it: Iterator | None) -> None:

@@ -95,7 +95,9 @@ def seeded_split(names: list[str], where: Path) -> dict[str, list[str]]:
             f"{where}: {n} usable class folders are too few to split into train/val/test "
             f"(at least {3 * EVAL_MIN}); add classes or make train/ val/ test/ sub-folders"
         )
-    order = sorted(names, key=lambda s: (hashlib.sha1(s.encode()).hexdigest(), s))
+    order = sorted(
+        names, key=lambda s: (hashlib.sha1(s.encode("utf-8", "surrogateescape")).hexdigest(), s)
+    )
     parts = {
         "train": order[: n - 2 * n_eval],
         "val": order[n - 2 * n_eval : n - n_eval],
@@ -116,6 +118,7 @@ def load_folder(root: Path, subset: str, preprocess: PreprocessSpec | None = Non
         raise ValueError(f"unknown subset {subset!r}; choose one of {', '.join(FOLDER_SUBSETS)}")
     spec = preprocess or sniff_preprocess(root)
     if is_explicit(root):
+        _check_disjoint(root)
         parts = ("train", "val") if subset == "trainval" else (subset,)
         if subset == "all":
             parts = tuple(s for s in ("train", "val", "test") if (root / s).is_dir())
@@ -139,6 +142,22 @@ def load_folder(root: Path, subset: str, preprocess: PreprocessSpec | None = Non
         files = [f for n, f in zip(names, files, strict=True) if n in keep]
         names = [n for n in names if n in keep]
     return file_dataset("folder", "seeded", subset, root, names, files, spec)
+
+
+def _check_disjoint(root: Path) -> None:
+    """ValueError when a class folder name is in two of ``train/ val/ test/`` (validating or
+    testing on a class the learner trained on would overstate its accuracy)."""
+    seen: dict[str, str] = {}
+    for part in ("train", "val", "test"):
+        if not (root / part).is_dir():
+            continue
+        for d in class_dirs(root / part):
+            if d.name in seen:
+                raise ValueError(
+                    f"{root}: class {d.name!r} is in both {seen[d.name]}/ and {part}/; a class "
+                    "belongs to one subset (rename or remove one of them)"
+                )
+            seen[d.name] = part
 
 
 def _is_gray(path: Path) -> bool | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from tqdm import tqdm
 
 from core.data.paths import cache_dir, ensure_omniglot_set
 from core.data.preprocess import DEFAULT_SIZE, PREPROCESS_VERSION, ImageError, preprocess_image
+from core.files import write_text, write_with
 
 _ENTRY = re.compile(
     r"(?:^|/)images_(background|evaluation)/([^/]+)/(character\d+)/(\d+)_(\d+)\.png$"
@@ -151,10 +151,8 @@ def load_omniglot_set(
     decoded = _decode(source, which, size, progress)
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = stem.with_suffix(".tmp.npy")
-        np.save(tmp, decoded.images)
-        names.write_text(json.dumps(list(decoded.characters)))
-        os.replace(tmp, npy)
+        write_text(names, json.dumps(list(decoded.characters)))
+        write_with(npy, lambda buffer: np.save(buffer, decoded.images))  # whole or not at all
     except OSError:
         pass  # a read-only cache only costs speed
     return decoded

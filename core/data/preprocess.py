@@ -10,12 +10,13 @@ character drawn off-centre on the canvas look to the model like an Omniglot char
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 #: Version of the preprocessing; stored in checkpoints and in the decoded-data cache key.
 PREPROCESS_VERSION = 1
@@ -46,15 +47,28 @@ def load_image(path: str | os.PathLike) -> Image.Image:
                     f"at most {MAX_PIXELS:,} pixels"
                 )
             img.load()
-            return img.copy()
+            return _upright(img)
     except ImageError:
         raise
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: image is too large; at most {MAX_PIXELS:,} pixels") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied (not readable by this user)") from None
     except FileNotFoundError:
         raise ImageError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise ImageError(f"{path}: is a folder, not an image") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise ImageError(f"{path}: not a readable image (corrupt or unsupported format)") from None
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """A decoded copy of ``img`` turned as its EXIF orientation says, as every image viewer
+    shows it (a phone photo taken sideways); unchanged when its EXIF is absent or damaged."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
+        return img.copy()
 
 
 def _to_gray(img: Image.Image) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from core.files import write_text
 from core.openset.score import SCORES
 
 FORMAT = "metagui-openset"
@@ -86,9 +87,7 @@ class Calibration:
 
 def save_calibration(path: str | os.PathLike, calibration: Calibration) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(calibration.to_json(), indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(calibration.to_json(), indent=1) + "\n")
 
 
 def _finite(value: object) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.algorithms import ALGORITHMS
+from core.bounds import flag
 from core.cli import add_data_args, add_device_args, add_version_arg
 from core.data.augment import AUGMENTATIONS
 from core.data.datasets import DATASETS
@@ -146,11 +147,6 @@ def problem(config: TrainConfig) -> str | None:
     return None
 
 
-def flag(name: str) -> str:
-    """``train_subset`` -> ``--train-subset``."""
-    return "--" + name.replace("_", "-")
-
-
 def add_dataclass_args(group, cls, defaults: bool) -> None:
     """One flag per dataclass field: ``--field-name``; bool fields become ``--x/--no-x``;
     ``metadata["choices"]`` restricts the values."""
@@ -197,6 +193,12 @@ def build_parser(algorithm: str) -> argparse.ArgumentParser:
         action="store_true",
         help="continue the run in --out from its last.pt with its own settings (give "
         "--episodes to train longer; other settings that differ from the run's are refused)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in an --out that holds one, removing its checkpoints and logs "
+        "(without it such a folder is refused: continue it with --resume)",
     )
     p.add_argument(
         "--max-minutes",

@@ -1,6 +1,8 @@
 """Drive ``Trainer.run()``: a progress bar, logs and checkpoints on rank 0, clean stops.
 
-Ctrl+C and ``kill`` save ``last.pt`` (exit 130); under torchrun a lost process ends the others'
+Ctrl+C and ``kill`` stop at the next step boundary and save ``last.pt`` (exit 130), from which
+``--resume`` gives the weights of an uninterrupted run; a full disk ends the run in one line
+with the previous files whole (exit 1); under torchrun a lost process ends the others'
 collectives with an error (or their timeout), and rank 0 saves the last completed step (exit 1).
 """
 
@@ -13,25 +15,36 @@ from pathlib import Path
 import torch.distributed as dist
 from tqdm import tqdm
 
+from core.algorithms.base import AdaptationDiverged
+from core.data.preprocess import ImageError
 from core.training.distributed import first_line
-from core.training.signals import sigterm_interrupts
-from core.training.sinks import RunWriter
+from core.training.signals import stop_at_step_boundary
+from core.training.sinks import RunWriter, WriteFailed
 from core.training.trainer import Trainer, TrainStep
 
 #: Exit code of a run ended by a failure of the process group (a lost rank).
 LOST_PROCESS = 1
+#: Exit code of a run that could not write its files (full disk) or whose training diverged.
+WRITE_FAILED = 1
+#: Exit code of a run whose data became unusable.
+BAD_DATA = 2
+#: Exit code of a run stopped by Ctrl+C or ``kill`` (as a shell reports SIGINT).
+INTERRUPTED = 130
 
 
 def run(trainer: Trainer, out: Path, metadata: dict, seconds: float | None = None) -> int:
     """Iterate ``trainer.run()``, writing logs and checkpoints into ``out`` (rank 0 only)."""
     config = trainer.config
-    writer = RunWriter(trainer, out, metadata) if trainer.main else None
     quiet = None if trainer.main else True  # tqdm: None = on a terminal only
-    bar = tqdm(total=config.episodes, initial=trainer.step, desc=config.algorithm, disable=quiet)
     deadline = None if seconds is None else time.monotonic() + seconds
+    writer = bar = None
     try:
-        with sigterm_interrupts():
-            for rec in trainer.run(deadline):
+        writer = RunWriter(trainer, out, metadata) if trainer.main else None
+        bar = tqdm(
+            total=config.episodes, initial=trainer.step, desc=config.algorithm, disable=quiet
+        )
+        with stop_at_step_boundary() as stop:
+            for rec in trainer.run(deadline, stop.requested):
                 if writer is not None:
                     writer.record(rec)
                 if isinstance(rec, TrainStep):
@@ -45,13 +58,35 @@ def run(trainer: Trainer, out: Path, metadata: dict, seconds: float | None = Non
                     + (" (best)" if rec.best else ""),
                     file=sys.stderr,
                 )
-    except KeyboardInterrupt:
+            if trainer.interrupted:
+                if writer is not None:  # between two steps: resumes as if never stopped
+                    writer.save("last.pt", {"interrupted": True}, with_state=True)
+                    print(
+                        f"\ninterrupted: saved {out / 'last.pt'} at step {trainer.step}; "
+                        "continue with --resume",
+                        file=sys.stderr,
+                    )
+                return INTERRUPTED
+    except KeyboardInterrupt:  # asked twice: stop now, inside a step; last.pt is the last save
         if writer is not None:
-            writer.save("last.pt", {"interrupted": True}, with_state=True)
-            print(
-                f"\ninterrupted: saved {out / 'last.pt'}; continue with --resume", file=sys.stderr
-            )
-        return 130
+            print(f"\nstopped without saving; {out / 'last.pt'} holds the last saved step",
+                  file=sys.stderr)  # fmt: skip
+        return INTERRUPTED
+    except WriteFailed as exc:  # full disk, folder gone: the previous files are whole
+        print(f"error: {exc}", file=sys.stderr)
+        return WRITE_FAILED
+    except ImageError as exc:  # a class whose images all became unreadable (folder deleted...)
+        saved = (
+            f"{out / 'last.pt'} keeps the last saved step"
+            if (out / "last.pt").exists()
+            else "no step was saved yet"
+        )
+        print(f"error: {_last_line(exc)}; stopped at step {trainer.step} ({saved}): fix or "
+              "remove that class folder, then --resume", file=sys.stderr)  # fmt: skip
+        return BAD_DATA
+    except AdaptationDiverged as exc:
+        print(f"error: training diverged at step {trainer.step + 1}: {exc}", file=sys.stderr)
+        return WRITE_FAILED
     except (RuntimeError, dist.DistError) as exc:
         if trainer.ctx is None or not dist.is_initialized():
             raise
@@ -66,7 +101,8 @@ def run(trainer: Trainer, out: Path, metadata: dict, seconds: float | None = Non
         )
         return LOST_PROCESS
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if writer is not None:
             writer.close()
     if not trainer.main:
@@ -83,3 +119,11 @@ def run(trainer: Trainer, out: Path, metadata: dict, seconds: float | None = Non
         file=sys.stderr,
     )
     return 0
+
+
+def _last_line(exc: BaseException) -> str:
+    """The message of an error, also when a DataLoader worker wrapped it in its traceback."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[-1].removeprefix("core.data.preprocess.ImageError: ")

@@ -24,10 +24,11 @@ from core.data.datasets import dataset_kind
 from core.data.preprocess import PREPROCESS_VERSION
 from core.data.spec import PreprocessSpec
 from core.training.config import TrainConfig, build_parser, explicit_flags, problem
-from core.training.distributed import DistContext
+from core.training.distributed import DistContext, agree_to_stop
 from core.training.init_backbone import init_backbone
 from core.training.presets import expand
 from core.training.resume import merge, read_run, saved_amp
+from core.training.run_folder import RunFolder, claim
 from core.training.sinks import write_json
 from core.training.trainer import Trainer
 
@@ -44,6 +45,7 @@ class PreparedRun:
     metadata: dict
     seconds: float | None
     resumed: str | None
+    folder: RunFolder | None = None  # the claimed run folder (rank 0); release() when done
 
 
 def parse_run_args(argv: list[str]) -> tuple[argparse.Namespace, set[str], list[str]]:
@@ -122,8 +124,8 @@ def prepare_run(
         trainer.load_state_dict(saved.state)
         amp = f" with --amp {args.amp}" if args.amp else ""
         resumed = f"resuming {out / 'last.pt'} at step {trainer.step}{amp}{note}"
+    folder = _claim(out, args, trainer, ctx)
     if trainer.main:
-        out.mkdir(parents=True, exist_ok=True)
         write_json(
             out / "config.json",
             {"train": dataclasses.asdict(config), "algorithm": dataclasses.asdict(learner.config)},
@@ -132,7 +134,22 @@ def prepare_run(
     metadata = run_metadata(learner, spec, train_set, config, command, inherited, world)
     minutes = args.max_minutes
     seconds = None if minutes is None else 60 * minutes
-    return PreparedRun(trainer, out, metadata, seconds, resumed)
+    return PreparedRun(trainer, out, metadata, seconds, resumed, folder)
+
+
+def _claim(out: Path, args, trainer: Trainer, ctx: DistContext | None) -> RunFolder | None:
+    """Rank 0 claims the run folder; under torchrun every process learns whether it could."""
+    folder, reason = None, None
+    if trainer.main:
+        try:
+            folder = claim(out, args.resume, args.overwrite)
+        except ValueError as exc:
+            reason = str(exc)
+    if ctx is not None and agree_to_stop(ctx, reason is not None, trainer.device):
+        reason = reason or f"process 0 could not claim {out}"
+    if reason:
+        raise ValueError(reason)
+    return folder
 
 
 def run_metadata(

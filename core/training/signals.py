@@ -1,4 +1,11 @@
-"""``kill`` (SIGTERM) stops a run like Ctrl+C: background ``nohup`` runs ignore SIGINT."""
+"""Ctrl+C (SIGINT) and ``kill`` (SIGTERM) ask a run to stop at the next step boundary.
+
+A signal that lands inside a meta-step must not cut it in half (weights of step s with the
+BatchNorm statistics of step s+1): the first signal only sets a flag, which the trainer reads
+between steps, so the saved ``last.pt`` resumes exactly as if the run had not been stopped. A
+second signal stops at once without saving (``last.pt`` keeps the last completed save).
+Background ``nohup`` runs ignore SIGINT; that stays so.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +15,36 @@ import threading
 from collections.abc import Iterator
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+class StopRequest:
+    """Set by the first SIGINT/SIGTERM; ``requested()`` is read between training steps."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal is not None:  # asked twice: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
 
 
 @contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt (main thread only; elsewhere a no-op)."""
+def stop_at_step_boundary() -> Iterator[StopRequest]:
+    """Within the block, SIGINT and SIGTERM set the yielded request instead of raising (main
+    thread only; elsewhere the request is never set)."""
+    request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield request
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # nohup: ignored it stays
+        previous[signum] = signal.signal(signum, request._handle)
     try:
-        yield
+        yield request
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

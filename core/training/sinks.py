@@ -3,24 +3,28 @@ checkpoints with their readable ``.json`` companions, and ``config.json``."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
 from core.checkpoint import read_checkpoint_file, save_checkpoint
+from core.files import write_problem, write_text
 from core.training.trainer import Trainer, TrainStep, Validation
 
 CSV_FIELDS = ("step", "kind", "loss", "accuracy", "lr", "ci95")
 
 
+class WriteFailed(Exception):
+    """A file of the run could not be written (full disk, folder gone); the message says which,
+    in one line. The files written before are whole."""
+
+
 def write_json(path: Path, doc: dict) -> None:
     """Write ``doc`` as indented JSON atomically (temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(doc, indent=2))
 
 
 def _tensorboard(out: Path):
@@ -49,7 +53,14 @@ class RunWriter:
         self.tensorboard = _tensorboard(out)
 
     def record(self, rec: TrainStep | Validation) -> None:
-        """Log a record; a validation also writes ``last.pt`` (and ``best.pt`` when best)."""
+        """Log a record; a validation also writes ``last.pt`` (and ``best.pt`` when best).
+        WriteFailed when a file cannot be written."""
+        try:
+            self._record(rec)
+        except OSError as exc:
+            raise WriteFailed(write_problem(exc.filename or self.out, exc)) from None
+
+    def _record(self, rec: TrainStep | Validation) -> None:
         tb = self.tensorboard
         if isinstance(rec, TrainStep):
             if rec.step % 10 == 0:
@@ -70,13 +81,19 @@ class RunWriter:
             "best_step": t.best_step,
         }
         if rec.best:
-            self.save("best.pt", metrics, with_state=False)
+            self._save("best.pt", metrics, with_state=False)
         if c.keep_every and rec.step % c.keep_every == 0:
-            self.save(f"step-{rec.step}.pt", metrics, with_state=False)
-        self.save("last.pt", metrics, with_state=True)
+            self._save(f"step-{rec.step}.pt", metrics, with_state=False)
+        self._save("last.pt", metrics, with_state=True)
 
     def save(self, name: str, metrics: dict, with_state: bool) -> None:
-        """Write checkpoint ``name`` and its readable ``.json`` companion."""
+        """Write checkpoint ``name`` and its readable ``.json`` companion (WriteFailed)."""
+        try:
+            self._save(name, metrics, with_state)
+        except OSError as exc:
+            raise WriteFailed(write_problem(exc.filename or self.out / name, exc)) from None
+
+    def _save(self, name: str, metrics: dict, with_state: bool) -> None:
         meta = {
             **self.metadata,
             "metrics": metrics,
@@ -94,10 +111,17 @@ class RunWriter:
         path = self.out / "metrics.csv"
         new = not path.exists()
         with path.open("a", newline="") as fh:
-            writer = csv.writer(fh)
-            if new:
-                writer.writerow(CSV_FIELDS)
-            writer.writerow((step, kind, loss, accuracy, lr, ci95))
+            size = fh.tell()
+            try:
+                writer = csv.writer(fh)
+                if new:
+                    writer.writerow(CSV_FIELDS)
+                writer.writerow((step, kind, loss, accuracy, lr, ci95))
+                fh.flush()
+            except OSError:  # full disk: no half row left behind
+                with contextlib.suppress(OSError):
+                    fh.truncate(size)
+                raise
 
     def close(self) -> None:
         if self.tensorboard:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -125,6 +125,7 @@ class Trainer:
         self.step = 0
         self.best_accuracy = -1.0
         self.stopped_early = False  # set by run() when its deadline passed
+        self.interrupted = False  # set by run() when stop() asked it to end
         self.best_step = 0
 
     @property
@@ -206,16 +207,26 @@ class Trainer:
     def validate(self) -> tuple[float, float]:
         return validate(self.learner, self.val_set, self.config, self.device, self.workers)
 
-    def run(self, deadline: float | None = None) -> Iterator[TrainStep | Validation]:
+    def run(
+        self, deadline: float | None = None, stop: Callable[[], bool] | None = None
+    ) -> Iterator[TrainStep | Validation]:
         """Train from the current step to ``config.episodes``, validating every ``val_every``.
 
         ``deadline`` (``time.monotonic()`` seconds): once passed, validate at the current step
-        and stop (``stopped_early`` becomes True).
+        and stop (``stopped_early`` becomes True). ``stop()``: read before each step (a signal
+        asked the run to stop); when true on any process, end there, between two steps, without
+        validating (``interrupted`` becomes True).
         """
         c = self.config
-        self.stopped_early = False
+        self.stopped_early = self.interrupted = False
         try:
             while self.step < c.episodes and not self.stopped_early:
+                asked = stop is not None and stop()
+                if self.ctx is not None:  # every process stops at the same step
+                    asked = distributed.agree_to_stop(self.ctx, asked, self.device)
+                if asked:
+                    self.interrupted = True
+                    return
                 self.learner.train()
                 lr = self.optimizer.param_groups[0]["lr"]
                 out = self._meta_step(self._batch())

@@ -35,6 +35,8 @@ MAX_CLASSES, MAX_EXAMPLES, MAX_NAME = 200, 1000, 200
 MAX_STROKES, MAX_POINTS = 500, 5000  # strokes per drawing, points per stroke
 MAX_WIDTH, MAX_STEPS, MAX_LR = 0.5, 200, 1e6  # steps and lr: the settings boxes' ranges
 MAX_IMAGE_PIXELS = 4096 * 4096
+#: Pixels of all images together, checked from their headers before any is decoded.
+MAX_TOTAL_PIXELS = 64_000_000
 
 
 class SessionFileError(ValueError):
@@ -160,6 +162,7 @@ class _Reader:
 
     def __init__(self, archive: zipfile.ZipFile, names: set[str]) -> None:
         self.archive, self.names, self.count = archive, names, 0
+        self.pixels = 0  # of the images decoded so far
 
     def example(self, item) -> Example:
         self.count += 1
@@ -180,9 +183,16 @@ class _Reader:
             with Image.open(io.BytesIO(self.archive.read(name))) as img:
                 if img.width * img.height > MAX_IMAGE_PIXELS:
                     raise _Damaged(f"image {name} is too large ({img.width}x{img.height})")
+                self.pixels += img.width * img.height
+                if self.pixels > MAX_TOTAL_PIXELS:
+                    raise _Damaged(
+                        f"its images are too large together (over {MAX_TOTAL_PIXELS:,} pixels)"
+                    )
                 img.load()
                 picture = keep_picture(img)
-        except (OSError, Image.DecompressionBombError, SyntaxError) as exc:
+        except Image.DecompressionBombError:
+            raise _Damaged(f"image {name} is too large (a decompression bomb?)") from None
+        except (OSError, SyntaxError) as exc:
             raise _Damaged(f"image {name} is unreadable ({exc})") from None
         from metagui.app.session import drawing_spec
 

@@ -114,6 +114,10 @@ class LearnerController(QObject):
     def busy(self) -> bool:
         return self.thread.busy()
 
+    def load_requested(self) -> bool:
+        """Whether a checkpoint was asked for (loaded, loading or failed) since the last unload."""
+        return Kind.LOAD in self._latest
+
     def open_set_active(self) -> bool:
         """Whether queries far from every class are answered "none of these"."""
         return self.reject_unknown and self.openset.calibration is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QGridLayout,
@@ -77,11 +77,17 @@ class MainWindow(QMainWindow):
         chosen = self.setup.checkpoints(checkpoint)
         self.results.compare.set_checkpoints(shipped_checkpoints())
         if chosen is not None:
-            self.setup.load(chosen)
+            QTimer.singleShot(0, lambda: self._load_first(chosen))  # after the first paint
         else:
             self.banner.show_message(NO_CHECKPOINT.format(folder=checkpoint_dir()), "error",
                                      ProblemCode.LOAD_FAILED)  # fmt: skip
         self.teach.canvas.setFocus()
+
+    def _load_first(self, path: Path) -> None:
+        """The start-up checkpoint, unless something chose one meanwhile (a session given on
+        the command line opens with its own)."""
+        if not self.learner.load_requested():
+            self.setup.load(path)
 
     def _place(self) -> None:
         centre = QWidget()

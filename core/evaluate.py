@@ -117,16 +117,26 @@ def summarize(accuracies: list[float]) -> Summary:
 
 
 def overlap_problem(metadata: dict, bank) -> str | None:
-    """Why scoring this checkpoint on dataset ``bank`` is unfair (it trained on its classes)."""
+    """Why scoring this checkpoint on dataset ``bank`` is unfair: it trained on its classes (or,
+    for glyphs, on its font families), itself or as a member of a mix (``drawings``)."""
     source = trained_on(metadata)
-    if source.name != bank.name:
+    data = metadata.get("dataset") if isinstance(metadata.get("dataset"), dict) else {}
+    members = data.get("members") if isinstance(data.get("members"), list) else []
+    names = {source.name} | {m.get("name") for m in members if isinstance(m, dict)}
+    if bank.name not in names:
         return None
     clash = set(metadata.get("train_characters", [])) & bank.characters
+    families = set(data.get("families") or []) & set(getattr(bank, "families", ()))
+    if not clash and families:  # glyphs: a font family seen in training
+        return (
+            f"checkpoint was trained on {len(families)} of the font families of {bank.name}/"
+            f"{bank.subset} (e.g. {sorted(families)[0]})"
+        )
     if not clash:
         return None
-    if source.name != "omniglot":
+    if bank.name != "omniglot":
         return (
-            f"checkpoint was trained on {len(clash)} of the test classes of {source.name}/"
+            f"checkpoint was trained on {len(clash)} of the test classes of {bank.name}/"
             f"{bank.subset} (e.g. {sorted(clash)[0]})"
         )
     alphabets = sorted({c.split("/")[0] for c in clash})

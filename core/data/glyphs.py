@@ -141,9 +141,11 @@ def _jis_level1() -> list[str]:
 def _plain(chars: Iterable[str]) -> list[str]:
     """Characters without diacritics (no voiced kana, no accented letters) or small forms."""
     return [
-        c for c in chars
-        if len(unicodedata.normalize("NFD", c)) == 1 and "LETTER SMALL" not in unicodedata.name(c, "")
-    ]  # fmt: skip
+        c
+        for c in chars
+        if len(unicodedata.normalize("NFD", c)) == 1
+        and "LETTER SMALL" not in unicodedata.name(c, "")
+    ]
 
 
 def _span(a: str, b: str) -> list[str]:
@@ -153,7 +155,7 @@ def _span(a: str, b: str) -> list[str]:
 SYMBOLS = (
     "!?#$%&@*+=<>/\\|~^()[]{}§¶©®€£¥¢‰∞≈≠≤≥±×÷√∫∂∇∀∃∈∩∪⊂⊃¬∧∨†‡°¿¡№℃™¤"
     "★☆♠♣♥♦♪♫→←↑↓↔⇒⇔☺☼✓✗⌘∴∵∠⊥∮∝∅ℵ"
-)
+)  # fmt: skip
 
 
 def inventory() -> dict[str, list[str]]:
@@ -187,7 +189,7 @@ def script_of(c: str) -> str:
 _INDEX: dict[str, frozenset[str]] = {}
 
 
-def _INVENTORY_INDEX() -> dict[str, frozenset[str]]:  # noqa: N802
+def _INVENTORY_INDEX() -> dict[str, frozenset[str]]:
     if not _INDEX:
         _INDEX.update({k: frozenset(v) for k, v in inventory().items()})
     return _INDEX
@@ -284,13 +286,14 @@ def read_faces(path: Path) -> list[Face]:
             font = TTFont(str(path), fontNumber=index, lazy=True)
             try:
                 cmap_table = font["cmap"]
-                if any(t.platformID == 3 and t.platEncID == 0 for t in cmap_table.tables) and not \
-                        any(t.isUnicode() and t.platEncID != 0 for t in cmap_table.tables):
+                if any(
+                    t.platformID == 3 and t.platEncID == 0 for t in cmap_table.tables
+                ) and not any(t.isUnicode() and t.platEncID != 0 for t in cmap_table.tables):
                     continue  # a symbol-encoded font: its letters are not letters
                 cmap = font.getBestCmap() or {}
                 raw = _name(font, 16, 1) or path.stem
                 style = _name(font, 17, 2) or "Regular"
-                os2 = font["OS/2"] if "OS/2" in font else None
+                os2 = font.get("OS/2")
                 weight = int(getattr(os2, "usWeightClass", 400) or 400)
                 italic = bool(os2 and os2.fsSelection & 1) or bool(
                     re.search(r"italic|oblique|slanted", style, re.IGNORECASE)
@@ -515,8 +518,9 @@ def find_lookalikes(sig: np.ndarray, char_idx: np.ndarray, face_idx: np.ndarray,
                     threshold: float = LOOKALIKE) -> dict[int, int]:  # fmt: skip
     """Character index -> the index of the character it merges into (the first of a look-alike
     group) when their filled silhouettes differ by less than ``threshold`` (soft Jaccard
-    distance: differing ink over the ink of either) on average over the faces drawing both. Compares every non-CJK character and
-    the 10 % CJK characters with the least ink (the ones a kana, a dash or a box resembles)."""
+    distance: differing ink over the ink of either) on average over the faces drawing both.
+    Compares every non-CJK character and the 10 % CJK characters with the least ink (the ones
+    a kana, a dash or a box resembles)."""
     n = len(chars)
     is_cjk = np.array([s == "CJK" for s in scripts])
     ink = np.zeros(n)
@@ -596,11 +600,15 @@ def build_glyphs(font_dirs: Sequence[Path], out: Path, size: int = DEFAULT_SIZE,
     scripts = [s for s, v in scripts_chars.items() for _ in v]
     work = [(fi, ci) for fi, f in enumerate(faces) for ci, c in enumerate(chars)
             if ord(c) in f.cmap]  # fmt: skip
+    if not work:
+        raise FontError(f"none of the fonts in {', '.join(map(str, font_dirs))} has any of the "
+                        "characters glyphs draws (Latin, Greek, Cyrillic, digits, symbols, kana, "
+                        "kanji)")  # fmt: skip
     images = np.zeros((len(work), size, size), dtype=np.uint8)
     sigs = np.zeros((len(work), 16, 16), dtype=np.uint8)
     keep = np.zeros(len(work), dtype=bool)
     fonts: dict[int, object] = {}
-    bar = tqdm(total=len(work), desc="glyphs", unit="glyph", disable=not progress or None)
+    bar = tqdm(total=len(work), desc="glyphs", unit="glyph", disable=not progress)
     for k, (fi, ci) in enumerate(work):
         f = faces[fi]
         if fi not in fonts:
@@ -744,8 +752,9 @@ def load_glyphs(root: Path, subset: str, spec: PreprocessSpec) -> GlyphDataset:
               if char_subset(c) in parts]  # fmt: skip
     char_of = [chars[i] for i in char_idx]
     fam_of = [str(i) for i in face_idx]
-    imgs, names, counts, groups_of = select(images, char_of, fam_of,
-                                            {str(i) for i in allowed_faces}, wanted, scripts)
+    imgs, names, counts, groups_of = select(
+        images, char_of, fam_of, {str(i) for i in allowed_faces}, wanted, scripts
+    )
     if not names:
         raise ValueError(f"glyphs {subset}: no character has two examples in its fonts; build "
                          "the cache from more fonts")  # fmt: skip
@@ -793,12 +802,25 @@ def main(argv: list[str] | None = None) -> int:
                    help="data root to write glyphs/ (and kanjivg/) into (default "
                    "$METAGUI_DATA, else the user cache)")  # fmt: skip
     b.add_argument("--size", type=int, default=DEFAULT_SIZE, help="side in pixels (default 28)")
-    b.add_argument("--faces-per-family", type=int, default=2, choices=(1, 2),
-                   help="1: the upright face of each family; 2: also its italic (default)")
-    b.add_argument("--kanjivg", choices=("auto", "yes", "no"), default="auto",
-                   help="also build the kanjivg cache (auto: when the kanjivg package is found)")
-    b.add_argument("--drawers", type=int, default=20,
-                   help="jittered drawings of each KanjiVG character (default 20)")
+    b.add_argument(
+        "--faces-per-family",
+        type=int,
+        default=2,
+        choices=(1, 2),
+        help="1: the upright face of each family; 2: also its italic (default)",
+    )
+    b.add_argument(
+        "--kanjivg",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="also build the kanjivg cache (auto: when the kanjivg package is found)",
+    )
+    b.add_argument(
+        "--drawers",
+        type=int,
+        default=20,
+        help="jittered drawings of each KanjiVG character (default 20)",
+    )
     args = p.parse_args(argv)
     if args.size < 8:
         return fail("--size must be at least 8")
@@ -820,8 +842,10 @@ def main(argv: list[str] | None = None) -> int:
                             f"in {root / 'kanjivg'})")  # fmt: skip
             if src is not None:
                 k = kanjivg.build_kanjivg(src, root / "kanjivg", args.size, args.drawers)
-                print(f"kanjivg: {k['n_items']} drawings of {k['n_characters']} characters, "
-                      f"{k['build_seconds']} s -> {kanjivg.cache_path(root, args.size)}")
+                print(
+                    f"kanjivg: {k['n_items']} drawings of {k['n_characters']} characters, "
+                    f"{k['build_seconds']} s -> {kanjivg.cache_path(root, args.size)}"
+                )
     except (FontError, DataNotFoundError, ValueError, OSError) as exc:
         return fail(str(exc))
     return 0

@@ -228,7 +228,7 @@ def build_kanjivg(folder: Path, out: Path, size: int = 28, drawers: int = 20,
     images = np.zeros((len(names), drawers, size, size), dtype=np.uint8)
     bad = []
     keep = np.ones(len(names), dtype=bool)
-    for ci, c in enumerate(tqdm(names, desc="kanjivg", unit="char", disable=not progress or None)):
+    for ci, c in enumerate(tqdm(names, desc="kanjivg", unit="char", disable=not progress)):
         try:
             forms = [read_strokes(p) for p in chars[c]]
             forms = [f for f in forms if f and all(len(s) for s in f)]
@@ -296,7 +296,7 @@ def load_kanjivg(root: Path, subset: str, spec: PreprocessSpec) -> GlyphDataset:
         offsets=offsets, counts=counts, preprocess=spec,
         group_ids=torch.tensor([groups.index(s) for s in scripts], dtype=torch.int64),
         groups=tuple(groups), images=torch.from_numpy(np.ascontiguousarray(flat)),
-        families=("KanjiVG",), designs=("KanjiVG",),
+        families=(), designs=(),  # one source drawn by every subset: no family split
         fonts=({"file": "kanji/*.svg", "family": "KanjiVG", "style": f"{drawers} drawers"},),
         source={"cache": str(path), "built": manifest["built"], "version": manifest["version"],
                 "svg": manifest["source"], "licence": manifest["licence"]},

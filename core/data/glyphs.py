@@ -65,6 +65,9 @@ RENDER_PX = 72
 #: Characters whose silhouettes differ by less than this (soft Jaccard distance, averaged over
 #: the faces drawing both) are one class (Latin A, Greek Alpha, Cyrillic A).
 LOOKALIKE = 0.15
+#: At most this many examples of a character from one design (Noto Sans and its script
+#: siblings share their Latin letters and digits: 4 of them, not 150 copies).
+PER_DESIGN = 4
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 DEFAULT_FONT_DIRS = (
     "/usr/share/fonts",
@@ -723,19 +726,35 @@ def read_cache(root: Path, size: int):
     return got
 
 
-def select(images: np.ndarray, char_of: Sequence[str], family_of: Sequence[str],
-           allowed: set[str], chars: Sequence[str], scripts: dict[str, str],
-           min_examples: int = 2):  # fmt: skip
-    """Items of characters ``chars`` drawn by ``allowed`` families, class by class (classes with
-    fewer than ``min_examples`` left out) -> (images, names, counts, group names per class)."""
-    by_char: dict[str, list[int]] = {}
-    for i, (c, fam) in enumerate(zip(char_of, family_of, strict=True)):
-        if fam in allowed:
+def select(char_idx: np.ndarray, face_idx: np.ndarray, faces: Sequence[dict],
+           allowed: set[int], wanted: Sequence[int], per_design: int = PER_DESIGN,
+           min_examples: int = 2) -> tuple[list[int], list[list[int]]]:  # fmt: skip
+    """Items of the characters ``wanted`` (indices) drawn by ``allowed`` faces, at most
+    ``per_design`` of them from one design (the faces of the family named like the design first,
+    then shorter family names: Noto Sans before Noto Sans Armenian), classes with fewer than
+    ``min_examples`` left out -> (kept characters, item indices of each)."""
+    order = sorted(allowed, key=lambda i: (faces[i]["family"] != faces[i]["design"],
+                                           len(faces[i]["family"]), faces[i]["family"],
+                                           faces[i]["italic"]))  # fmt: skip
+    rank = {f: r for r, f in enumerate(order)}
+    by_char: dict[int, list[int]] = {}
+    for i, (c, f) in enumerate(zip(char_idx.tolist(), face_idx.tolist(), strict=True)):
+        if f in rank:
             by_char.setdefault(c, []).append(i)
-    names = [c for c in chars if len(by_char.get(c, ())) >= min_examples]
-    rows = [by_char[c] for c in names]
-    flat = np.array([i for r in rows for i in r], dtype=np.int64)
-    return images[flat], names, [len(r) for r in rows], [scripts[c] for c in names]
+    kept, rows = [], []
+    for c in wanted:
+        items = sorted(by_char.get(c, ()), key=lambda i: rank[int(face_idx[i])])
+        seen: dict[str, int] = {}
+        row = []
+        for i in items:
+            d = faces[int(face_idx[i])]["design"]
+            if seen.get(d, 0) < per_design:
+                seen[d] = seen.get(d, 0) + 1
+                row.append(i)
+        if len(row) >= min_examples:
+            kept.append(c)
+            rows.append(row)
+    return kept, rows
 
 
 def load_glyphs(root: Path, subset: str, spec: PreprocessSpec) -> GlyphDataset:
@@ -744,22 +763,20 @@ def load_glyphs(root: Path, subset: str, spec: PreprocessSpec) -> GlyphDataset:
     images, char_idx, face_idx, manifest = read_cache(Path(root), spec.size)
     faces = manifest["faces"]
     chars = manifest["chars"]
-    scripts = dict(zip(chars, manifest["scripts"], strict=True))
     design_subset = manifest["design_subsets"]
-    face_ok = [design_subset.get(f["design"]) in parts for f in faces]
-    allowed_faces = {i for i, ok in enumerate(face_ok) if ok}
-    wanted = [c for c in dict.fromkeys(chars[i] for i in np.unique(char_idx))
-              if char_subset(c) in parts]  # fmt: skip
-    char_of = [chars[i] for i in char_idx]
-    fam_of = [str(i) for i in face_idx]
-    imgs, names, counts, groups_of = select(
-        images, char_of, fam_of, {str(i) for i in allowed_faces}, wanted, scripts
-    )
+    allowed = {i for i, f in enumerate(faces) if design_subset.get(f["design"]) in parts}
+    wanted = [int(c) for c in np.unique(char_idx) if char_subset(chars[int(c)]) in parts]
+    kept, rows = select(char_idx, face_idx, faces, allowed, wanted)
+    names = [chars[c] for c in kept]
+    groups_of = [manifest["scripts"][c] for c in kept]
+    counts = [len(r) for r in rows]
+    flat = np.array([i for r in rows for i in r], dtype=np.int64)
+    imgs = images[flat]
     if not names:
         raise ValueError(f"glyphs {subset}: no character has two examples in its fonts; build "
                          "the cache from more fonts")  # fmt: skip
     groups = sorted(set(groups_of))
-    used = sorted(allowed_faces)
+    used = sorted(allowed)
     offsets, counts_t = class_layout(counts)
     return GlyphDataset(
         name="glyphs", split=GLYPHS_SPLIT, subset=subset, root=Path(root), names=tuple(names),

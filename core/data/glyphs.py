@@ -575,6 +575,30 @@ def cache_path(root: Path, size: int) -> Path:
     return Path(root) / "glyphs" / f"glyphs-{size}.npz"
 
 
+def face_rank(face: Face | dict) -> tuple:
+    """The order in which a design's faces give examples (``select``): the face of the family
+    named like the design first, then shorter family names (Noto Sans before Noto Sans
+    Armenian), upright before italic."""
+    f = face.to_dict() if isinstance(face, Face) else face
+    return (f["family"] != f["design"], len(f["family"]), f["family"], f["italic"])
+
+
+def plan_work(faces: Sequence[Face], chars: Sequence[str],
+              per_design: int = PER_DESIGN) -> list[tuple[int, int]]:  # fmt: skip
+    """``(face, character)`` index pairs to render: every character a face maps, at most
+    ``per_design`` faces of one design per character (in ``face_rank`` order: the ones
+    ``select`` keeps; Ume's 22 faces or Noto Sans's 150 script siblings are not all drawn)."""
+    taken: dict[tuple[str, int], int] = {}
+    work = []
+    for fi in sorted(range(len(faces)), key=lambda i: face_rank(faces[i])):
+        f = faces[fi]
+        for ci, c in enumerate(chars):
+            if ord(c) in f.cmap and taken.get((f.design, ci), 0) < per_design:
+                taken[(f.design, ci)] = taken.get((f.design, ci), 0) + 1
+                work.append((fi, ci))
+    return sorted(work)
+
+
 def build_glyphs(font_dirs: Sequence[Path], out: Path, size: int = DEFAULT_SIZE,
                  per_family: int = 2, progress: bool = True) -> dict:  # fmt: skip
     """Render every chosen face's characters into ``out/glyphs-<size>.npz`` (+ manifest.json).
@@ -601,8 +625,7 @@ def build_glyphs(font_dirs: Sequence[Path], out: Path, size: int = DEFAULT_SIZE,
     scripts_chars = inventory()
     chars = [c for v in scripts_chars.values() for c in v]
     scripts = [s for s, v in scripts_chars.items() for _ in v]
-    work = [(fi, ci) for fi, f in enumerate(faces) for ci, c in enumerate(chars)
-            if ord(c) in f.cmap]  # fmt: skip
+    work = plan_work(faces, chars)
     if not work:
         raise FontError(f"none of the fonts in {', '.join(map(str, font_dirs))} has any of the "
                         "characters glyphs draws (Latin, Greek, Cyrillic, digits, symbols, kana, "
@@ -733,9 +756,7 @@ def select(char_idx: np.ndarray, face_idx: np.ndarray, faces: Sequence[dict],
     ``per_design`` of them from one design (the faces of the family named like the design first,
     then shorter family names: Noto Sans before Noto Sans Armenian), classes with fewer than
     ``min_examples`` left out -> (kept characters, item indices of each)."""
-    order = sorted(allowed, key=lambda i: (faces[i]["family"] != faces[i]["design"],
-                                           len(faces[i]["family"]), faces[i]["family"],
-                                           faces[i]["italic"]))  # fmt: skip
+    order = sorted(allowed, key=lambda i: face_rank(faces[i]))
     rank = {f: r for r, f in enumerate(order)}
     by_char: dict[int, list[int]] = {}
     for i, (c, f) in enumerate(zip(char_idx.tolist(), face_idx.tolist(), strict=True)):
@@ -828,9 +849,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     b.add_argument(
         "--kanjivg",
-        choices=("auto", "yes", "no"),
+        choices=("auto", "yes", "no", "only"),
         default="auto",
-        help="also build the kanjivg cache (auto: when the kanjivg package is found)",
+        help="also build the kanjivg cache (auto: when KanjiVG is found; only: the kanjivg "
+        "cache alone, no fonts)",
+    )
+    b.add_argument(
+        "--kanjivg-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="KanjiVG's kanji/ folder of stroke SVGs, or the folder holding it (e.g. a `pip "
+        "install --target DIR kanjivg`); default: <out>/kanjivg/kanji, else the installed "
+        "kanjivg package",
     )
     b.add_argument(
         "--drawers",
@@ -844,17 +875,20 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.out).expanduser() if args.out else data_root(None)
     dirs = args.fonts or default_font_dirs()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            m = build_glyphs(dirs, root / "glyphs", args.size, args.faces_per_family)
-        print(f"glyphs: {m['n_items']} drawings of {m['n_characters']} characters in "
-              f"{m['n_faces']} faces ({m['n_designs']} designs), {m['build_seconds']} s -> "
-              f"{cache_path(root, args.size)}")  # fmt: skip
+        if args.kanjivg != "only":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                m = build_glyphs(dirs, root / "glyphs", args.size, args.faces_per_family)
+            print(f"glyphs: {m['n_items']} drawings of {m['n_characters']} characters in "
+                  f"{m['n_faces']} faces ({m['n_designs']} designs), {m['build_seconds']} s -> "
+                  f"{cache_path(root, args.size)}")  # fmt: skip
         if args.kanjivg != "no":
             from core.data import kanjivg
 
-            src = kanjivg.svg_folder(root)
-            if src is None and args.kanjivg == "yes":
+            src = kanjivg.svg_folder(root, args.kanjivg_dir)
+            if src is None and args.kanjivg_dir is not None:
+                return fail(f"{args.kanjivg_dir}: no KanjiVG kanji/ folder of <hex>.svg files")
+            if src is None and args.kanjivg in ("yes", "only"):
                 return fail("KanjiVG not found: pip install kanjivg (or put its kanji/ folder "
                             f"in {root / 'kanjivg'})")  # fmt: skip
             if src is not None:

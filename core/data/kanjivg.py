@@ -49,8 +49,17 @@ _TOKEN = re.compile(r"[MmCcSsLlHhVvZzQqTt]|-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)
 _PATH = re.compile(r'<path[^>]*\sd="([^"]+)"')
 
 
-def svg_folder(root: Path) -> Path | None:
-    """KanjiVG's ``kanji/`` folder: ``root/kanjivg/kanji`` or the installed PyPI package's."""
+def svg_folder(root: Path, given: Path | None = None) -> Path | None:
+    """KanjiVG's ``kanji/`` folder: ``given`` (the folder itself or one holding ``kanji/``, as
+    ``pip install --target DIR kanjivg`` lays it out), else ``root/kanjivg/kanji``, else the
+    installed PyPI package's."""
+    if given is not None:
+        given = Path(given).expanduser()
+        for folder in (given, given / "kanji"):
+            if folder.is_dir() and any(re.fullmatch(r"[0-9a-f]{5}\.svg", n)
+                                       for n in os.listdir(folder)):  # fmt: skip
+                return folder
+        return None
     local = Path(root) / "kanjivg" / "kanji"
     if local.is_dir():
         return local

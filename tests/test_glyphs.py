@@ -198,3 +198,63 @@ def test_missing_cache_and_bad_fonts_say_so_in_one_line(tmp_path, capsys):
     cmex = glyphs.mpl_font_dir() / "cmex10.ttf"
     assert glyphs.main(["build", "--fonts", str(cmex), *out]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_mix_balances_its_members(root):
+    """Episodes of the drawings mix draw each member about equally often, however many classes
+    each holds; the draws are seeded."""
+    from core.data.episodes import EpisodeSpec, sample_plan
+
+    mix = load_dataset("drawings", root, "train")
+    w = mix.class_weights
+    assert w is not None and w.shape == (mix.n_classes,) and abs(float(w.sum()) - 1) < 1e-5
+    member = [mix.groups[int(g)].split("/")[0] for g in mix.group_ids]
+    for m in ("omniglot", "glyphs", "kanjivg"):
+        share = float(sum(float(w[i]) for i, x in enumerate(member) if x == m))
+        assert abs(share - 1 / 3) < 1e-4, (m, share)
+    spec = EpisodeSpec(ways=3, shots=1, queries=1)
+    a = sample_plan(mix, spec, torch.Generator().manual_seed(5))
+    b = sample_plan(mix, spec, torch.Generator().manual_seed(5))
+    assert torch.equal(a.classes, b.classes) and len(set(a.classes.tolist())) == 3
+    drawn = [member[int(c)] for s in range(300)
+             for c in sample_plan(mix, spec, torch.Generator().manual_seed(s)).classes]
+    for m in ("omniglot", "glyphs", "kanjivg"):
+        assert 0.2 < drawn.count(m) / len(drawn) < 0.47, (m, drawn.count(m) / len(drawn))
+
+
+def test_build_draws_at_most_four_faces_of_a_design(tmp_path, capsys):
+    faces = [glyphs.Face(f"/f{i}.ttf", 0, f"Noto Sans {x}".strip(), "Regular", "Open Sans",
+                         400, False, frozenset({ord("A"), ord("B")}))
+             for i, x in enumerate(["", "Armenian", "Thai", "Lao", "Khmer", "Tamil"])]
+    work = glyphs.plan_work(faces, ["A", "B"])
+    assert len(work) == 2 * glyphs.PER_DESIGN
+    assert {faces[f].family for f, _ in work} >= {"Noto Sans", "Noto Sans Lao"}
+    assert "Noto Sans Armenian" not in {faces[f].family for f, _ in work}
+    # --kanjivg only with --kanjivg-dir: the folder as `pip install --target DIR kanjivg` lays it
+    src = tmp_path / "target"
+    make_kanjivg(src / "kanji", n=4)
+    out = ["--out", str(tmp_path / "data"), "--drawers", "2"]
+    assert glyphs.main(["build", "--kanjivg", "only", "--kanjivg-dir", str(src), *out]) == 0
+    assert "kanjivg: 8 drawings of 4 characters" in capsys.readouterr().out
+    assert not (tmp_path / "data" / "glyphs").exists()
+    bad = ["build", "--kanjivg", "only", "--kanjivg-dir", str(tmp_path), *out]
+    assert glyphs.main(bad) == 2 and "no KanjiVG" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["glyphs", "kanjivg", "drawings"])
+def test_window_samples_tasks_of_glyph_datasets(root, name):
+    """The window's "Sample a task" (metagui.app.tasks) draws from a glyph-trained checkpoint's
+    test characters through the registry."""
+    from core.data.spec import PreprocessSpec
+    from metagui.app.tasks import TaskSource, missing_data, sample_task, task_source
+
+    spec = PreprocessSpec("ink", 28)
+    split = "lake" if name == "drawings" else "disjoint"
+    meta = {"dataset": {"name": name, "split": split}, "split": split}
+    source = task_source(meta, spec, root)
+    assert source.name == name and missing_data(source) is None
+    assert missing_data(TaskSource(name, split, root / "nowhere", spec))
+    data = load_dataset(name, root, "test", spec, source.split)
+    task = sample_task(data, source, ways=2, shots=1, seed=3)
+    assert len(task.class_names) == 2 and task.support.shape == (2, 1, 28, 28)
+    assert all(glyphs.char_subset(c) == "test" for c in task.class_names if len(c) == 1)

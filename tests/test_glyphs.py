@@ -258,3 +258,19 @@ def test_window_samples_tasks_of_glyph_datasets(root, name):
     task = sample_task(data, source, ways=2, shots=1, seed=3)
     assert len(task.class_names) == 2 and task.support.shape == (2, 1, 28, 28)
     assert all(glyphs.char_subset(c) == "test" for c in task.class_names if len(c) == 1)
+
+
+def test_lookalikes_merge_when_most_fonts_draw_them_alike():
+    """Kappa is K in most fonts but not in a few CJK and handwriting fonts: a majority of the
+    faces decides, so those few do not keep it apart (a mean distance did)."""
+    rng = np.random.default_rng(0)
+    k = (rng.random((16, 16)) > 0.5).astype(np.uint8) * 255
+    other = 255 - k
+    sig, char_idx, face_idx = [], [], []
+    for f in range(5):  # faces 0-2 draw Kappa as their K, faces 3-4 quite unlike it
+        sig += [k, k if f < 3 else other, other]
+        char_idx += [0, 1, 2]
+        face_idx += [f, f, f]
+    merged = glyphs.find_lookalikes(np.array(sig), np.array(char_idx), np.array(face_idx),
+                                    ["K", "Κ", "x"], ["Latin", "Greek", "Latin"])  # fmt: skip
+    assert merged == {1: 0}

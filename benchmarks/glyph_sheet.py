@@ -48,6 +48,11 @@ def sheet(root: Path, out: Path, subset: str) -> None:
     sections.append(("Omniglot, Lake background (drawers)", rows))
     g = load_dataset("glyphs", root, subset)
     want = [c for c in "AgR5&ЖλあカシΩ書永国" if c in g.names]
+    for script in ("Latin", "Digits", "Greek", "Cyrillic", "Symbols", "Hiragana", "CJK"):
+        if len(want) < 6 and script in g.groups:  # a subset without those: one per script
+            first = next(n for n, i in zip(g.names, g.group_ids.tolist(), strict=True)
+                         if g.groups[i] == script)  # fmt: skip
+            want += [first] if first not in want else []
     sections.append((f"glyphs {subset} (one per font family)", _class_rows(g, want, 6)))
     k = load_dataset("kanjivg", root, subset)
     sections.append(

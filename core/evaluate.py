@@ -28,6 +28,7 @@ from core.cli import (
     load_checkpoint_arg,
 )
 from core.data import load_dataset
+from core.data.base import only_groups
 from core.data.datasets import DATASETS, dataset_kind, resolve_split, split_label, trained_on
 from core.data.episodes import EpisodeSpec, episodes
 from core.data.splits import SPLITS
@@ -227,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--subset", default="test", help="subset of the split (default test)")
     p.add_argument(
+        "--groups",
+        nargs="+",
+        default=None,
+        metavar="GROUP",
+        help="only the classes of these groups: Omniglot alphabets, glyph scripts (e.g. "
+        "--dataset glyphs --groups Latin Digits Greek Cyrillic Symbols)",
+    )
+    p.add_argument(
         "--within-alphabet",
         action="store_true",
         help="all classes of an episode from one alphabet, support and queries from two drawers "
@@ -325,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 banks[member.preprocess] = load_dataset(
                     dataset, root, args.subset, member.preprocess, split=args.split
                 )
+                if args.groups:
+                    banks[member.preprocess] = only_groups(banks[member.preprocess], args.groups)
             problem = overlap_problem(member.metadata, banks[member.preprocess])
             if problem and not args.allow_overlap:
                 return fail(
@@ -364,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             "dataset": dataset,
             "split": args.split,
             "subset": args.subset,
+            "groups": args.groups,
             "within_alphabet": args.within_alphabet,
             "tta": args.tta,
             "transductive": args.transductive,
@@ -379,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(doc))
     else:
         mode = ", within-alphabet" if args.within_alphabet else ""
+        mode += f", groups {' '.join(args.groups)}" if args.groups else ""
         mode += f", test-time augmentation {args.tta}" if args.tta != "none" else ""
         mode += f", ensemble of {1 + len(others)} checkpoints" if others else ""
         mode += ", transductive" if args.transductive else ""

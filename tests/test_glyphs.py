@@ -274,3 +274,32 @@ def test_lookalikes_merge_when_most_fonts_draw_them_alike():
     merged = glyphs.find_lookalikes(np.array(sig), np.array(char_idx), np.array(face_idx),
                                     ["K", "Κ", "x"], ["Latin", "Greek", "Latin"])  # fmt: skip
     assert merged == {1: 0}
+
+
+def test_evaluate_on_some_scripts_only(root, tmp_path, capsys):
+    """``core.evaluate --groups``: letters and digits only, out of a test split of kanji."""
+    from core.data.base import only_groups
+
+    test = load_dataset("glyphs", root, "test")
+    latin = only_groups(test, ["Latin", "Digits"])
+    assert set(latin.groups) == {"Latin", "Digits"} & set(test.groups)
+    assert latin.n_classes == sum(test.groups[int(g)] in latin.groups for g in test.group_ids)
+    c = latin.names[0]
+    i = test.names.index(c)
+    first = test.images[int(test.offsets[i]) : int(test.offsets[i] + test.counts[i])]
+    assert torch.equal(latin.images[: int(latin.counts[0])], first)
+    with pytest.raises(ValueError, match="no group 'Klingon'; it has"):
+        only_groups(test, ["Klingon"])
+    mix = only_groups(load_dataset("drawings", root, "test"), ["glyphs/Latin", "glyphs/Symbols"])
+    assert abs(float(mix.class_weights.sum()) - 1) < 1e-5
+    out = tmp_path / "run"
+    args = ["--dataset", "glyphs", "--data-root", str(root), "--out", str(out)]
+    assert train.main([*args, *TINY]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    ev = ["--checkpoint", str(out / "best.pt"), "--data-root", str(root), "--ways", "2",
+          "--shots", "1", "--queries", "1", "--episodes", "2", "--json"]  # fmt: skip
+    assert evaluate.main([*ev, "--groups", *latin.groups]) == 0, capsys.readouterr().err
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["groups"] == list(latin.groups)
+    assert evaluate.main([*ev, "--groups", "Klingon"]) == 2
+    assert "no group 'Klingon'" in capsys.readouterr().err

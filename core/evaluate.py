@@ -28,6 +28,7 @@ from core.cli import (
     load_checkpoint_arg,
 )
 from core.data import load_dataset
+from core.data.base import only_groups
 from core.data.datasets import DATASETS, dataset_kind, resolve_split, split_label, trained_on
 from core.data.episodes import EpisodeSpec, episodes
 from core.data.splits import SPLITS
@@ -117,16 +118,26 @@ def summarize(accuracies: list[float]) -> Summary:
 
 
 def overlap_problem(metadata: dict, bank) -> str | None:
-    """Why scoring this checkpoint on dataset ``bank`` is unfair (it trained on its classes)."""
+    """Why scoring this checkpoint on dataset ``bank`` is unfair: it trained on its classes (or,
+    for glyphs, on its font families), itself or as a member of a mix (``drawings``)."""
     source = trained_on(metadata)
-    if source.name != bank.name:
+    data = metadata.get("dataset") if isinstance(metadata.get("dataset"), dict) else {}
+    members = data.get("members") if isinstance(data.get("members"), list) else []
+    names = {source.name} | {m.get("name") for m in members if isinstance(m, dict)}
+    if bank.name not in names:
         return None
     clash = set(metadata.get("train_characters", [])) & bank.characters
+    families = set(data.get("families") or []) & set(getattr(bank, "families", ()))
+    if not clash and families:  # glyphs: a font family seen in training
+        return (
+            f"checkpoint was trained on {len(families)} of the font families of {bank.name}/"
+            f"{bank.subset} (e.g. {sorted(families)[0]})"
+        )
     if not clash:
         return None
-    if source.name != "omniglot":
+    if bank.name != "omniglot":
         return (
-            f"checkpoint was trained on {len(clash)} of the test classes of {source.name}/"
+            f"checkpoint was trained on {len(clash)} of the test classes of {bank.name}/"
             f"{bank.subset} (e.g. {sorted(clash)[0]})"
         )
     alphabets = sorted({c.split("/")[0] for c in clash})
@@ -216,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="Omniglot class split (default: the checkpoint's, else vinyals)",
     )
     p.add_argument("--subset", default="test", help="subset of the split (default test)")
+    p.add_argument(
+        "--groups",
+        nargs="+",
+        default=None,
+        metavar="GROUP",
+        help="only the classes of these groups: Omniglot alphabets, glyph scripts (e.g. "
+        "--dataset glyphs --groups Latin Digits Greek Cyrillic Symbols)",
+    )
     p.add_argument(
         "--within-alphabet",
         action="store_true",
@@ -315,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 banks[member.preprocess] = load_dataset(
                     dataset, root, args.subset, member.preprocess, split=args.split
                 )
+                if args.groups:
+                    banks[member.preprocess] = only_groups(banks[member.preprocess], args.groups)
             problem = overlap_problem(member.metadata, banks[member.preprocess])
             if problem and not args.allow_overlap:
                 return fail(
@@ -354,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             "dataset": dataset,
             "split": args.split,
             "subset": args.subset,
+            "groups": args.groups,
             "within_alphabet": args.within_alphabet,
             "tta": args.tta,
             "transductive": args.transductive,
@@ -369,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(doc))
     else:
         mode = ", within-alphabet" if args.within_alphabet else ""
+        mode += f", groups {' '.join(args.groups)}" if args.groups else ""
         mode += f", test-time augmentation {args.tta}" if args.tta != "none" else ""
         mode += f", ensemble of {1 + len(others)} checkpoints" if others else ""
         mode += ", transductive" if args.transductive else ""

@@ -150,7 +150,9 @@ def test_omniglot_serves_the_protocol(tiny_root):
 
 
 def test_dataset_names_and_defaults(tmp_path):
-    assert DATASETS == ("omniglot", "miniimagenet", "cifar-fs", "folder")
+    assert DATASETS == (
+        "omniglot", "miniimagenet", "cifar-fs", "folder", "glyphs", "kanjivg", "drawings"
+    )  # fmt: skip
     with pytest.raises(ValueError, match="unknown dataset"):
         load_dataset("imagenet", tmp_path, "train")
     assert default_preprocess("omniglot", tmp_path) == PreprocessSpec("ink", 28)

@@ -205,3 +205,38 @@ def on_device(ds: FewShotDataset, device: torch.device) -> FewShotDataset:
     if not ds.in_memory or device.type == "cpu" or ds.images.device == device:
         return ds
     return dataclasses.replace(ds, images=ds.images.to(device))
+
+
+def only_groups(ds: FewShotDataset, wanted: Sequence[str]) -> FewShotDataset:
+    """The classes of ``ds`` in groups ``wanted`` (Omniglot alphabets, glyph scripts: ``Latin``,
+    ``Digits``), as a dataset of the same kind (in-memory datasets only). ValueError names the
+    groups there are."""
+    if ds.group_ids is None or not ds.groups:
+        raise ValueError(f"{ds.name} has no groups to choose from")
+    unknown = [g for g in wanted if g not in ds.groups]
+    if unknown:
+        raise ValueError(f"{ds.name} {ds.subset} has no group {unknown[0]!r}; it has "
+                         f"{', '.join(ds.groups)}")  # fmt: skip
+    if not isinstance(ds, InMemoryDataset):
+        raise ValueError(f"choosing groups needs an in-memory dataset; {ds.name} is not")
+    keep = [c for c in range(ds.n_classes) if ds.groups[int(ds.group_ids[c])] in wanted]
+    groups = tuple(g for g in ds.groups if g in wanted)
+    index = torch.cat([torch.arange(int(ds.offsets[c]), int(ds.offsets[c] + ds.counts[c]))
+                       for c in keep])  # fmt: skip
+    offsets, counts = class_layout([int(ds.counts[c]) for c in keep])
+    changes: dict = {
+        "names": tuple(ds.names[c] for c in keep),
+        "offsets": offsets,
+        "counts": counts,
+        "group_ids": torch.tensor([groups.index(ds.groups[int(ds.group_ids[c])]) for c in keep]),
+        "groups": groups,
+        "images": ds.images[index],
+    }
+    weights = getattr(ds, "class_weights", None)
+    if weights is not None:
+        w = weights[keep]
+        changes["class_weights"] = w / w.sum()
+    if getattr(ds, "class_members", None):
+        changes["class_members"] = tuple(ds.class_members[c] for c in keep)
+    return dataclasses.replace(ds, **changes)
+

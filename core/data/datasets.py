@@ -7,10 +7,14 @@ split)``.
 | miniimagenet   | ``miniimagenet/`` (``images/`` + Ravi CSVs, or folders) | rgb 84             |
 | cifar-fs       | ``cifar-fs/cifar-100-python/`` (or ``cifar-100-python``) | rgb 32             |
 | folder         | class sub-folders itself (or ``train/ val/ test/``)     | rgb 84 or ink 28   |
+| glyphs         | ``glyphs/glyphs-<size>.npz`` (``core.data.glyphs build``) | ink 28           |
+| kanjivg        | ``kanjivg/kanjivg-<size>.npz`` (the same build)         | ink 28             |
+| drawings       | omniglot + glyphs + kanjivg (``core.data.mix``)          | ink 28             |
 
 ``split`` chooses among a dataset's class splits: Omniglot ``vinyals`` (default) or ``lake``; the
-others have one (``ravi``, ``bertinetto``; a folder ``folders`` or ``seeded`` by its layout) and
-accept None or that name.
+others have one (``ravi``, ``bertinetto``, ``disjoint`` for glyphs and kanjivg: held-out
+characters and font families, ``lake`` for drawings; a folder ``folders`` or ``seeded`` by its
+layout) and accept None or that name.
 
 A new dataset is one ``register(DatasetKind(...))`` call: training, evaluation, the open-set
 calibration, weight averaging and the window's task sampler all find it here. Which dataset a
@@ -221,6 +225,28 @@ def _folder_split(root: Path) -> str:
     return "folders" if root.is_dir() and is_explicit(root) else "seeded"
 
 
+def _glyphs(root: Path, subset: str, spec: PreprocessSpec, split: str | None):
+    from core.data.glyphs import load_glyphs
+
+    return load_glyphs(root, subset, spec)
+
+
+def _kanjivg(root: Path, subset: str, spec: PreprocessSpec, split: str | None):
+    from core.data.kanjivg import load_kanjivg
+
+    return load_kanjivg(root, subset, spec)
+
+
+def _drawings(root: Path, subset: str, spec: PreprocessSpec, split: str | None):
+    from core.data.mix import load_mix
+
+    return load_mix("drawings", root, subset, spec)
+
+
+def _ink(root: Path) -> PreprocessSpec:
+    return PreprocessSpec("ink", DEFAULT_SIZE)
+
+
 def _cifar_size() -> int:
     from core.data.cifar_fs import CIFAR_SIZE
 
@@ -243,6 +269,19 @@ register(DatasetKind(
 register(DatasetKind(
     "folder", "a folder of class sub-folders", None, _folder, _folder_preprocess,
     has_root=True, split_of=_folder_split,
+))  # fmt: skip
+
+register(DatasetKind(
+    "glyphs", "characters drawn from outline fonts (unseen characters and font families)",
+    ("disjoint",), _glyphs, _ink, kinds=frozenset({"ink"}),
+))  # fmt: skip
+register(DatasetKind(
+    "kanjivg", "KanjiVG's kanji and kana strokes, drawn with stroke-level jitter",
+    ("disjoint",), _kanjivg, _ink, kinds=frozenset({"ink"}),
+))  # fmt: skip
+register(DatasetKind(
+    "drawings", "Omniglot (Lake split) + glyphs + kanjivg, joined (the generalist's data)",
+    ("lake",), _drawings, _ink, kinds=frozenset({"ink"}),
 ))  # fmt: skip
 
 #: The registered dataset names, as the CLIs offer them.

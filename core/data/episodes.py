@@ -145,7 +145,8 @@ def sample_plan(ds: FewShotDataset, spec: EpisodeSpec, generator: torch.Generato
     """Draw the classes and items of one episode; the same generator state gives the same plan.
 
     Calls on ``generator``: within-alphabet, ``randint`` (the group) then ``randperm`` of its
-    usable classes, else ``randperm`` of the usable classes; then ``randperm(smallest class)``
+    usable classes, else ``randperm`` of the usable classes (``multinomial`` without replacement
+    of their ``class_weights`` when the dataset has them: a mix); then ``randperm(smallest class)``
     (shared drawers) or ``rand(ways, largest usable class)`` argsorted per row, where positions
     past a smaller class's end are masked to sort last. On rectangular data (Omniglot) these are
     exactly the calls of earlier releases, so a seed gives the same episodes as before.
@@ -157,9 +158,15 @@ def sample_plan(ds: FewShotDataset, spec: EpisodeSpec, generator: torch.Generato
         eligible = torch.nonzero(counts >= spec.ways).flatten()
         group = eligible[torch.randint(len(eligible), (1,), generator=generator)]
         pool = torch.nonzero((ds.group_ids == group) & usable).flatten()
+        classes = pool[torch.randperm(len(pool), generator=generator)[: spec.ways]]
     else:
         pool = torch.nonzero(usable).flatten()
-    classes = pool[torch.randperm(len(pool), generator=generator)[: spec.ways]]
+        weights = getattr(ds, "class_weights", None)
+        if weights is not None:  # a mix: classes drawn by weight (its members balanced)
+            pick = torch.multinomial(weights[pool].double(), spec.ways, generator=generator)
+            classes = pool[pick]
+        else:
+            classes = pool[torch.randperm(len(pool), generator=generator)[: spec.ways]]
     sizes = ds.counts[classes]
     if spec.shared_drawers:
         pos = torch.randperm(int(sizes.min()), generator=generator)[: spec.per_class]

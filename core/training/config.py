@@ -26,8 +26,9 @@ class TrainConfig:
     dataset: str = field(
         default="omniglot",
         metadata={
-            "help": "image collection: omniglot, miniimagenet, cifar-fs, or folder (a folder of "
-            "class sub-folders given by --data-root)",
+            "help": "image collection: omniglot, miniimagenet, cifar-fs, folder (a folder of "
+            "class sub-folders given by --data-root), glyphs (characters drawn from fonts), "
+            "kanjivg (KanjiVG strokes) or drawings (omniglot lake + glyphs + kanjivg)",
             "choices": DATASETS,
         },
     )
@@ -100,7 +101,8 @@ class TrainConfig:
         default="none",
         metadata={
             "help": "training-time augmentation of episode images: affine = random rotation, "
-            "shift, scale and shear per image (never at evaluation)",
+            "shift, scale and shear per image; drawing = stroke width, small affine and elastic "
+            "distortions per image (ink drawings); never at evaluation",
             "choices": tuple(AUGMENTATIONS),
         },
     )

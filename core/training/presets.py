@@ -168,6 +168,16 @@ PRESETS: dict[str, str] = {
     "siamese-lake": "--algorithm siamese --split lake --train-subset train --val-subset val "
     "--ways 20 --shots 2 --queries 3 --meta-batch 4 --episodes 9000 --val-every 500 "
     "--val-episodes 200",
+    # issue 34's drawing generalist: the Lake background ProtoNet (ResNet-12) continued on the
+    # drawings mix (Omniglot's background alphabets + glyphs + KanjiVG, members balanced) with the
+    # drawing augmentation; needs the caches of `python -m core.data.glyphs build` and omniglot/
+    # under one --data-root (docs/glyphs.md). ~40-90 steps/min on one busy CPU thread: run in
+    # sessions of --max-minutes, then --resume --out the same folder
+    "protonet-drawings": "--algorithm protonet --dataset drawings --backbone resnet12 "
+    "--hidden 32 --distance euclidean --amp bf16 --ways 20 --shots 1 --queries 10 --val-ways 20 "
+    "--val-shots 1 --val-queries 5 --val-episodes 200 --val-every 500 --keep-every 500 "
+    "--augment drawing --lr 5e-4 --lr-step 3000 --lr-gamma 0.5 --episodes 9000 "
+    "--init-backbone assets/checkpoints/protonet-omniglot-background.pt",
 }
 
 

@@ -61,9 +61,16 @@ def task_source(metadata: dict, spec, data_root: Path) -> TaskSource:
 def missing_data(source: TaskSource) -> str | None:
     """Why tasks of ``source`` cannot be sampled (its files are not there), else None. Cheap:
     file checks only; a damaged file is found when the data is read."""
+    from core.data.mix import MIXES
     from core.data.paths import omniglot_set_source
 
     root = source.root
+    if source.name in MIXES:  # a mix (drawings): each member's files
+        for name, split in MIXES[source.name]:
+            why = missing_data(TaskSource(name, split, root, source.spec))
+            if why:
+                return why
+        return None
     if source.name != "omniglot":
         where = root if source.name == "folder" else root / source.name
         if where.exists():

@@ -80,6 +80,11 @@ def dataset_kind(name: str) -> DatasetKind:
         ) from None
 
 
+def registered() -> tuple[DatasetKind, ...]:
+    """Every registered dataset, in registration order."""
+    return tuple(_REGISTRY.values())
+
+
 def default_preprocess(name: str, root: Path) -> PreprocessSpec:
     """The preprocessing a dataset is trained with unless told otherwise.
 

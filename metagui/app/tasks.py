@@ -58,6 +58,23 @@ def task_source(metadata: dict, spec, data_root: Path) -> TaskSource:
     return TaskSource(source.name, source.split, source.where(data_root), spec)
 
 
+def other_sources(spec, data_root: Path) -> list[TaskSource]:
+    """Every registered dataset's split whose files are under ``data_root`` and whose images
+    ``spec`` can take (a drawing model takes ink datasets only); folders need a folder chosen,
+    so they come only as a checkpoint's own data."""
+    from core.data.datasets import registered
+
+    found = []
+    for kind in registered():
+        if kind.has_root or not kind.splits or spec.kind not in kind.kinds:
+            continue
+        for split in kind.splits:
+            source = TaskSource(kind.name, split, Path(data_root), spec)
+            if missing_data(source) is None:
+                found.append(source)
+    return found
+
+
 def missing_data(source: TaskSource) -> str | None:
     """Why tasks of ``source`` cannot be sampled (its files are not there), else None. Cheap:
     file checks only; a damaged file is found when the data is read."""
@@ -73,7 +90,10 @@ def missing_data(source: TaskSource) -> str | None:
         return None
     if source.name != "omniglot":
         where = root if source.name == "folder" else root / source.name
-        if where.exists():
+        if source.name == "folder" and where.exists():
+            return None
+        # a dataset folder holding only its class splits (as shipped) has no images yet
+        if where.is_dir() and any(child.name != "splits" for child in where.iterdir()):
             return None
         return f"{source.name} data not found under {where} (see README, 'Data')."
     needed = ["evaluation"] if source.split == "lake" else ["background", "evaluation"]

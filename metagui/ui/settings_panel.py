@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFileDialog
 from metagui.app.checkpoints import checkpoint_dir, shipped_checkpoints
 from metagui.app.live import trained_checkpoints
 from metagui.app.records import Loaded
-from metagui.app.tasks import Decoding, missing_data, task_source
+from metagui.app.tasks import Decoding, TaskSource, missing_data, other_sources, task_source
 from metagui.control.background import Background
 from metagui.control.teaching import Teaching
 from metagui.control.throttle import Debounce
@@ -38,6 +38,7 @@ class SettingsBinding(QObject):
         bar.deviceChosen.connect(self._device_chosen)
         bar.hyperparametersChanged.connect(self._hyper.request)
         bar.sampleRequested.connect(self.sample_task)
+        bar.sourceChosen.connect(lambda _source: self.update_sample_button())
         bar.restoreRequested.connect(teaching.restore_classes)
         teaching.sampledChanged.connect(bar.restore.setEnabled)
         self.learner.loaded.connect(self._loaded)
@@ -95,6 +96,7 @@ class SettingsBinding(QObject):
         self.learner.set_overrides(*self.bar.overrides())
         self.qsettings.setValue(LAST_CHECKPOINT, str(loaded.path))
         self.teaching.status.emit(f"Loaded {loaded.path.name}")
+        self._offer_sources(loaded)
         self.update_sample_button()
 
     def _hyper_changed(self) -> None:
@@ -110,11 +112,29 @@ class SettingsBinding(QObject):
 
     # ---------------------------------------------------------------- sampled tasks
     def source(self):
-        """Where tasks come from: the test classes of the checkpoint's training dataset."""
+        """Where tasks come from: the test classes of the checkpoint's training dataset, or of
+        the dataset chosen in the bar's "from" box."""
         from core.data.paths import data_root
 
-        ckpt = self.learner.checkpoint
-        return task_source(ckpt.metadata, ckpt.preprocess, data_root())
+        ckpt, chosen = self.learner.checkpoint, self.bar.source_choice()
+        if chosen is None:
+            return task_source(ckpt.metadata, ckpt.preprocess, data_root())
+        name, split = chosen
+        return TaskSource(name, split, data_root(), ckpt.preprocess)
+
+    def _offer_sources(self, loaded: Loaded) -> None:
+        """The other datasets whose files are here and that suit the checkpoint's inputs."""
+        from core.data.datasets import split_label
+        from core.data.paths import data_root
+
+        spec = loaded.checkpoint.preprocess
+        sources = other_sources(spec, data_root())
+        offered = []
+        for s in sources:
+            which = split_label(s.name, s.split)
+            label = s.title if which == s.name else f"{s.title} ({which})"
+            offered.append((label, (s.name, s.split)))
+        self.bar.set_sources(offered)
 
     def update_sample_button(self) -> None:
         """Enabled with a checkpoint and its data, and not while a task is being sampled (the

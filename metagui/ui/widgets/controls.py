@@ -7,15 +7,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QWidget,
 )
 
@@ -46,6 +48,10 @@ def named(widget: QWidget, name: str, accessible: str, tip: str = "") -> QWidget
     return widget
 
 
+#: the "from" box's first item: the test classes of the checkpoint's own dataset
+OWN_DATA = "The checkpoint's own dataset"
+
+
 class SettingsBar(QFrame):
     """Checkpoint / device / steps / learning rate / "Sample an Omniglot task"."""
 
@@ -53,6 +59,7 @@ class SettingsBar(QFrame):
     deviceChosen = Signal(str)
     hyperparametersChanged = Signal()
     sampleRequested = Signal()
+    sourceChosen = Signal(object)  # (dataset, split), or None: the checkpoint's own data
     restoreRequested = Signal()
 
     def __init__(self, devices: list[str], parent: QWidget | None = None) -> None:
@@ -95,8 +102,14 @@ class SettingsBar(QFrame):
         self.shots.setRange(1, 10)
         self.shots.setValue(5)
         self.sample = named(
-            QPushButton("Sample an Omniglot task"), "sampleTaskButton", "Sample an Omniglot task"
-        )
+            QToolButton(), "sampleTaskButton", "Sample an Omniglot task"
+        )  # its arrow opens the menu of where tasks come from
+        self.sample.setText("Sample an Omniglot task")
+        self.sample.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.sources = QActionGroup(self)
+        self.sources.setExclusive(True)
+        self.sample.setMenu(QMenu(self.sample))
+        self.set_sources([])
         self.restore = named(
             QPushButton("↶ My classes"),
             "restoreClassesButton",
@@ -141,6 +154,7 @@ class SettingsBar(QFrame):
             spin.valueChanged.connect(self._show_override)
             spin.valueChanged.connect(self.hyperparametersChanged)
         self.sample.clicked.connect(self.sampleRequested)
+        self.sources.triggered.connect(lambda action: self.sourceChosen.emit(action.data()))
         self.restore.clicked.connect(self.restoreRequested)
         self.reset.clicked.connect(self.reset_adaptation)
         self._defaults: tuple[int, float | None] = (0, None)
@@ -199,6 +213,28 @@ class SettingsBar(QFrame):
         if not steps_apply:
             self.reset.setText("no steps apply")
             self.reset.setToolTip(steps_note)
+
+    def set_sources(self, sources: list[tuple[str, tuple[str, str | None]]]) -> None:
+        """The datasets tasks can come from besides the checkpoint's own (the sample button's
+        menu): ``(label, (name, split))``; the choice is kept when it is still offered."""
+        kept = self.source_choice() if self.sources.actions() else None
+        menu = self.sample.menu()
+        for action in self.sources.actions():
+            self.sources.removeAction(action)
+        menu.clear()
+        for label, data in [(OWN_DATA, None), *sources]:
+            action = menu.addAction(label)
+            action.setData(data)
+            action.setCheckable(True)
+            action.setChecked(data == kept)
+            self.sources.addAction(action)
+        if self.sources.checkedAction() is None:
+            self.sources.actions()[0].setChecked(True)
+
+    def source_choice(self) -> tuple[str, str | None] | None:
+        """Where sampled tasks come from: ``(dataset, split)``, or None for the checkpoint's own."""
+        checked = self.sources.checkedAction()
+        return None if checked is None else checked.data()
 
     def reset_adaptation(self) -> None:
         """Back to the meta-trained values."""

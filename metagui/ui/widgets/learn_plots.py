@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGraphicsItem
 
 from metagui.app.live import HeldOutResult
+from metagui.ui.widgets.plots import still_plot
 
 #: Colours of the held-out settings (5-way 1-shot, 20-way 1-shot) and of the loss.
 SETTING_COLOURS = {(5, 1): "#1f77b4", (20, 1): "#ff7f0e"}
@@ -22,16 +22,6 @@ MAX_LOSS_POINTS = 4000
 
 def _colour(ways: int, shots: int) -> str:
     return SETTING_COLOURS.get((ways, shots), "#2ca02c")
-
-
-def _cached_axes(plot: pg.PlotWidget) -> None:
-    for name in ("left", "bottom"):
-        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-    plot.setMenuEnabled(False)
-    item = plot.getPlotItem()
-    item.setMouseEnabled(x=False, y=False)
-    item.hideButtons()
-    plot.showGrid(x=True, y=True, alpha=0.25)
 
 
 class MetaLossPlot(pg.PlotWidget):
@@ -45,7 +35,7 @@ class MetaLossPlot(pg.PlotWidget):
         self.setLabel("bottom", "meta-step")
         self.setLabel("left", "loss (log scale)")
         self.setLogMode(y=True)
-        _cached_axes(self)
+        still_plot(self)
         self.curve = pg.PlotDataItem([], [], pen=pg.mkPen(LOSS_COLOUR, width=1.5))
         self.curve.setDownsampling(auto=True, method="mean")
         self.curve.setClipToView(True)
@@ -80,7 +70,7 @@ class HeldOutPlot(pg.PlotWidget):
         self.setTitle("Few-shot accuracy on classes never trained on", size="11pt")
         self.setLabel("bottom", "training time (s)")
         self.setLabel("left", "accuracy (%)")
-        _cached_axes(self)
+        still_plot(self)
         self.setYRange(0, 100, padding=0.02)
         self.addLegend(offset=(-10, -60))  # bottom right, clear of the curves climbing to 100
         self.curves: dict[tuple[int, int], pg.PlotDataItem] = {}

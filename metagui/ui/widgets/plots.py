@@ -26,6 +26,18 @@ COMPARE_COLOUR = "#1f77b4"
 COMPARE_PEN = pg.mkPen(COMPARE_COLOUR, width=2.5, style=Qt.PenStyle.DashLine)
 
 
+def still_plot(plot: pg.PlotWidget) -> None:
+    """A plot the user looks at, not drives: a grid, axes cached as pixmaps (redrawn only when
+    their range changes), no context menu, mouse panning or auto-range button."""
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    for name in ("left", "bottom"):
+        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    plot.setMenuEnabled(False)
+    item = plot.getPlotItem()
+    item.setMouseEnabled(x=False, y=False)
+    item.hideButtons()
+
+
 class DecadeAxis(pg.AxisItem):
     """A log axis that labels whole decades only. pyqtgraph labels the 2-9 minor ticks too when
     a decade or two are shown, and those labels overlap ("9 8 7 6 5 4 3 2")."""
@@ -68,13 +80,8 @@ class LossPlot(pg.PlotWidget):
         self.setLabel("left", "loss (log scale)")
         self.setLogMode(y=True)
         self.getAxis("left").enableAutoSIPrefix(False)
-        self.showGrid(x=True, y=True, alpha=0.25)
-        for name in ("left", "bottom"):
-            self.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.setMenuEnabled(False)
+        still_plot(self)
         plot = self.getPlotItem()
-        plot.setMouseEnabled(x=False, y=False)
-        plot.hideButtons()
         plot.enableAutoRange(x=False, y=False)
         # the ranges are set here, not from the items' bounds (which pyqtgraph would recompute
         # on every setData)

@@ -14,7 +14,16 @@ choice for metric learners) or ``--view loss`` (the inner-loop loss tab); defaul
 
 Targets (issues 3, 13): pen-up -> bars p95 <= 50 ms; longest GUI stall while adapting <= 16 ms.
 
+``--while-training`` first starts a run of the *Learn to learn* tab (its default recipe, from
+its own panel, so its records reach the window as in use) and measures everything while it
+trains; then it times *Try it now* (click -> the Teach tab's learner holds the new weights)
+``--handovers`` times, and the run's episodes per second with the window idle and while the
+adaptations churn. Targets with training running (issue 32): pen-up -> bars p95 <= 100 ms,
+longest stall <= 30 ms, handover <= 1 s.
+
     QT_QPA_PLATFORM=offscreen python benchmarks/gui_latency.py [--checkpoint P] [--trials 100]
+    METAGUI_DATA=../shared/data QT_QPA_PLATFORM=offscreen python benchmarks/gui_latency.py \\
+        --while-training [--handovers 5]
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ import argparse
 import itertools
 import math
 import os
+import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -149,6 +160,57 @@ class Bench:
         return np.diff(ticks) - interval_ms / 1000.0
 
 
+class Training:
+    """A *Learn to learn* run of the window's default recipe, started from its panel."""
+
+    def __init__(self, bench: Bench, folder: Path) -> None:
+        os.environ["METAGUI_RUNS"] = str(folder)
+        self.bench, self.w = bench, bench.w
+        self.steps: list[tuple[float, float]] = []  # (wall time, episodes/s)
+        self.saved: list[float] = []  # wall time of each "saved" (why "now") record
+        self.loaded: list[tuple[float, Path]] = []
+        self.w.metatrain.stepped.connect(
+            lambda s: self.steps.append((time.perf_counter(), s.episodes_per_s))
+        )
+        self.w.metatrain.saved.connect(
+            lambda s: s.why == "now" and self.saved.append(time.perf_counter())
+        )
+        self.w.learner.loaded.connect(lambda r: self.loaded.append((time.perf_counter(), r.path)))
+        self.w.metatrain.failed.connect(lambda text: sys.exit(f"the training run failed: {text}"))
+
+    def start(self) -> None:
+        self.w.learn.setup.minutes.setValue(30)  # ended by stop()
+        self.w.learn.start()
+        self.w.tabs.setCurrentIndex(0)  # the audience draws in the Teach tab meanwhile
+        self.bench.wait_until(lambda: len(self.steps) >= 5, timeout=300)
+
+    def rate(self, since: float, until: float) -> float:
+        """Median episodes per second reported between two wall times."""
+        rates = [r for t, r in self.steps if since <= t <= until]
+        return statistics.median(rates) if rates else math.nan
+
+    def handover(self) -> tuple[float, float]:
+        """Click *Try it now*; seconds to the run's "saved" and to the Teach tab's learner
+        holding those weights (and the Teach tab in front)."""
+        self.bench.idle()
+        self.w.tabs.setCurrentIndex(1)
+        saved, loaded = len(self.saved), len(self.loaded)
+        start = time.perf_counter()
+        self.w.learn.buttons.try_now.click()
+        self.bench.wait_until(
+            lambda: (
+                len(self.loaded) > loaded
+                and self.loaded[-1][1].name.startswith("now-")
+                and self.w.tabs.currentIndex() == 0
+            )
+        )
+        end = time.perf_counter()
+        return self.saved[saved] - start, end - start
+
+    def stop(self) -> None:
+        self.w.metatrain.stop(timeout_ms=2000)
+
+
 #: the panels' slots that run on the GUI thread for every record of an adaptation
 GUI_SLOTS = (
     (ModelPanel, ("_stepped", "_adapted", "_draw_loss")),
@@ -201,6 +263,12 @@ def main() -> int:
         help="GIL switch interval in seconds (the app's default; CPython's own: 0.005)",
     )
     parser.add_argument(
+        "--while-training",
+        action="store_true",
+        help="measure while a Learn-to-learn run trains (its default recipe; needs METAGUI_DATA)",
+    )
+    parser.add_argument("--handovers", type=int, default=5, help="Try-it-now timings")
+    parser.add_argument(
         "--no-freeze", action="store_true", help="do not gc.freeze() after start-up (the app does)"
     )
     args = parser.parse_args()
@@ -239,6 +307,13 @@ def main() -> int:
         w.teach.panel.refresh(w.session, c)
     w.query.request()
     bench.idle()
+    training = None
+    if args.while_training:
+        training = Training(bench, Path(tempfile.mkdtemp(prefix="gui-latency-runs-")))
+        training.start()
+        quiet = time.perf_counter()
+        bench.heartbeat(10.0)  # the run's speed with the window idle
+        quiet = (quiet, time.perf_counter())
 
     for _ in range(5):  # warm-up
         bench.query_stroke(rng)
@@ -263,8 +338,14 @@ def main() -> int:
 
     slot_times.clear()
     slot_cpu.clear()
+    churning = time.perf_counter()
     busy_gaps = bench.heartbeat(args.seconds, churn)
+    churning = (churning, time.perf_counter())
     bench.idle()
+    handovers = []
+    if training is not None:
+        handovers = [training.handover() for _ in range(args.handovers)]
+        training.stop()
     adapt_ms = (w.learner.last_adaptation_s or math.nan) * 1000
     w.close()
 
@@ -276,6 +357,19 @@ def main() -> int:
         f"gc.freeze {'no' if args.no_freeze else 'yes'}, "
         f"load average {load[0]:.2f} on {os.cpu_count()} CPUs"
     )
+    if training is not None:
+        print(
+            "with a Learn-to-learn run training (default recipe) [targets: pen-up p95 <= 100 ms, "
+            "stall <= 30 ms, Try it now <= 1 s]: its episodes/s "
+            f"{training.rate(*quiet):.0f} with the window idle, "
+            f"{training.rate(*churning):.0f} while adaptations run back to back"
+        )
+        saves, totals = zip(*handovers)
+        print(
+            f"Try it now -> Teach tab's learner holds the weights ({len(totals)} clicks): median "
+            f"{1000 * statistics.median(totals):.0f} ms, max {1000 * max(totals):.0f} ms "
+            f"(of which the run's save: median {1000 * statistics.median(saves):.0f} ms)"
+        )
     print(
         f"query pen-up -> bars updated   ({len(penup)} strokes): median {pct(penup, 50):.1f} ms, "
         f"p95 {pct(penup, 95):.1f} ms, max {pct(penup, 100):.1f} ms   [target p95 <= 50 ms]"

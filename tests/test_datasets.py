@@ -443,6 +443,29 @@ def test_a_registered_dataset_is_served_by_name(tmp_path):
         del datasets._REGISTRY["toy"]
 
 
+def test_training_data_names_what_a_checkpoint_learned_on():
+    from core.data.datasets import training_data
+
+    assert training_data({}) == ("Omniglot (Vinyals)", "omniglot, vinyals split")
+    lake = {"dataset": {"name": "omniglot", "split": "lake", "n_classes": 3052}}
+    assert training_data(lake) == ("Omniglot background",
+                                   "omniglot, lake split (3,052 training classes)")  # fmt: skip
+    mix = {"dataset": {"name": "drawings", "split": "lake", "members": [
+        lake["dataset"],
+        {"name": "glyphs", "split": "disjoint", "n_classes": 9, "families": ["A", "B"]},
+        {"name": "kanjivg", "split": "disjoint", "n_classes": 4},
+    ]}}  # fmt: skip
+    short, long = training_data(mix)
+    assert short == "Omniglot background + fonts + KanjiVG"
+    assert "2 font families" in long and "4 training classes" in long
+    photos = training_data({"dataset": {"name": "folder", "root": "/home/u/photos"}})
+    assert photos == ("folder photos", "the folder /home/u/photos")
+    assert training_data({"dataset": {"name": "cifar-fs", "split": "bertinetto"}})[0] == "CIFAR-FS"
+    # hostile metadata: still a label, never an exception
+    assert training_data({"dataset": {"name": 5, "members": "x", "n_classes": True}})[0]
+    assert training_data("not a dict")[0] == "Omniglot (Vinyals)"
+
+
 def test_trained_on_reads_the_dataset_and_split_of_a_checkpoint(tmp_path):
     from core.data.datasets import DataSource, trained_on
 

@@ -189,6 +189,54 @@ def trained_on(metadata: dict) -> DataSource:
     return DataSource(name, split, root)
 
 
+_SPLIT_WORDS = {("omniglot", "vinyals"): "Omniglot (Vinyals)",
+                ("omniglot", "lake"): "Omniglot background"}  # fmt: skip
+
+
+def _one_source(data: dict) -> tuple[str, str]:
+    """(short, long) names of one recorded dataset (a ``describe()`` dict)."""
+    name = data.get("name") if isinstance(data.get("name"), str) else "omniglot"
+    split = data.get("split") if isinstance(data.get("split"), str) else None
+    kind = _REGISTRY.get(name)
+    short = _SPLIT_WORDS.get((name, split)) or (kind.title if kind and kind.title else name)
+    if name == "folder":
+        root = data.get("root") if isinstance(data.get("root"), str) else ""
+        short = f"folder {Path(root).name}" if root else "a folder"
+    elif name == "glyphs":
+        short = "fonts"
+    elif name == "kanjivg":
+        short = "KanjiVG"
+    n = data.get("n_classes")
+    families = data.get("families")
+    detail = []
+    if isinstance(n, int) and not isinstance(n, bool):
+        detail.append(f"{n:,} training classes")
+    if isinstance(families, list) and families:
+        detail.append(f"{len(families):,} font families")
+    where = f"{name}, {split} split" if split else name
+    if name == "folder" and isinstance(data.get("root"), str):
+        where = f"the folder {data['root']}"
+    return short, f"{where}" + (f" ({', '.join(detail)})" if detail else "")
+
+
+def training_data(metadata: dict) -> tuple[str, str]:
+    """How the window names what a checkpoint (its metadata) was trained on: a short label
+    ("Omniglot (Vinyals)", "Omniglot background + fonts + KanjiVG") and a longer line with the
+    class counts. A checkpoint that records no dataset was trained on Omniglot (Vinyals)."""
+    meta = metadata if isinstance(metadata, dict) else {}
+    data = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
+    if not data:
+        source = trained_on(meta)
+        data = {"name": source.name, "split": source.split}
+    members = data.get("members")
+    if isinstance(members, list) and members and all(isinstance(m, dict) for m in members):
+        parts = [_one_source(m) for m in members]
+        short = " + ".join(p[0] for p in parts)
+        long = f"{data.get('name', 'a mix')}: " + " + ".join(p[1] for p in parts)
+        return short, long
+    return _one_source(data)
+
+
 # ---- the built-in datasets -------------------------------------------------------------------
 
 

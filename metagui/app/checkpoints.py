@@ -4,6 +4,8 @@ free of ``core``'s modules)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 #: The file picked by default when it is there.
@@ -24,3 +26,27 @@ def shipped_checkpoints(folder: Path | None = None) -> list[Path]:
     found = shipped_checkpoints(folder)
     found.sort(key=lambda p: p.name != DEFAULT_CHECKPOINT)
     return found
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What the checkpoint at ``path`` was meta-trained on: ``short`` for the Checkpoint box's
+    list, ``long`` (with class counts) for its tooltip."""
+
+    path: Path
+    short: str
+    long: str
+
+
+def describe_checkpoints(paths: list[Path]) -> Iterator[TrainingData]:
+    """The training data of each readable checkpoint of ``paths`` (on a worker thread: reads
+    the files with torch; an unreadable one is skipped, choosing it says why)."""
+    from core.checkpoint import CheckpointError, read_checkpoint_file
+    from core.data.datasets import training_data
+
+    for path in paths:
+        try:
+            metadata = read_checkpoint_file(path)["metadata"]
+        except CheckpointError:
+            continue
+        yield TrainingData(Path(path), *training_data(metadata))

@@ -34,6 +34,7 @@ class Background(QObject):
     busyChanged = Signal(bool)  # a task is being sampled
     failed = Signal(str)
     exported = Signal(str)  # what was written
+    described = Signal(object)  # checkpoints.TrainingData: what a listed checkpoint learned on
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -43,6 +44,7 @@ class Background(QObject):
         self._file_jobs = itertools.count()  # file jobs never cancel each other
         self._query_job: int | None = None
         self._sample_job: int | None = None
+        self.files_thread.yielded.connect(self._files_record)
         self.files_thread.finished_job.connect(self._files_done)
         self.files_thread.failed.connect(self._files_failed)
         self.data_thread.yielded.connect(self._data_record)
@@ -79,7 +81,24 @@ class Background(QObject):
 
         return self.files_thread.submit(Job("export", run, "export"))
 
+    def describe(self, paths: Sequence[Path]) -> Job:
+        """Read what each checkpoint of ``paths`` was trained on (``described``, one by one)."""
+        paths = [Path(p) for p in paths]
+
+        def run():
+            from metagui.app.checkpoints import describe_checkpoints
+
+            yield from describe_checkpoints(paths)
+
+        return self.files_thread.submit(Job("describe", run, None))
+
+    def _files_record(self, job: Job, record) -> None:
+        if job.kind == "describe":
+            self.described.emit(record)
+
     def _files_done(self, job: Job, last) -> None:
+        if job.kind == "describe":
+            return
         if job.kind == "export":
             if isinstance(last, str):
                 self.exported.emit(last)

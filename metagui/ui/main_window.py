@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         self.help = HelpMenu(self, self.learner)
         self.status = StatusPanel(self, self.learner)
         self.metatrain = MetaTrainer(self)
-        self.learn = LearnPanel(self.metatrain, self.setup.load, self.settings.add_checkpoint)
+        self.learn = LearnPanel(self.metatrain, self.setup.load, self.setup.add_checkpoint)
         self._place()
         self._bind()
         geometry = self.qsettings.value("geometry")

@@ -45,6 +45,9 @@ class SettingsBinding(QObject):
         self.learner.problem.connect(lambda _p: bar.select_checkpoint(self.learner.path))
         background.busyChanged.connect(self._busy)
         background.sampled.connect(teaching.show_task)
+        background.described.connect(
+            lambda data: bar.checkpoint.describe(data.path, data.short, data.long)
+        )
         self.update_sample_button()
 
     def checkpoints(self, chosen: Path | None) -> Path | None:
@@ -61,6 +64,12 @@ class SettingsBinding(QObject):
             self.bar.add_checkpoint(chosen)
             self.bar.select_checkpoint(chosen)
         return chosen
+
+    def add_checkpoint(self, path: Path) -> None:
+        """List ``path`` (a model a Learn-to-learn run saved) with what it was trained on."""
+        self.bar.add_checkpoint(path)
+        if self.learner.checkpoint is not None:  # torch is loaded: describing is cheap now
+            self.background.describe([path])
 
     def load(self, path: Path):
         self.teaching.status.emit(f"Loading {path.name}…")
@@ -86,8 +95,14 @@ class SettingsBinding(QObject):
             second.load(second.path, name)
 
     def _loaded(self, loaded: Loaded) -> None:
+        from core.data.datasets import training_data  # torch is loaded by now
+
         self.bar.add_checkpoint(loaded.path)
         self.bar.select_checkpoint(loaded.path)
+        box = self.bar.checkpoint
+        box.describe(loaded.path, *training_data(loaded.checkpoint.metadata))
+        if box.undescribed():  # the others, once, off the GUI thread
+            self.background.describe(box.undescribed())
         self._hyper.cancel()
         from core.device import available_devices  # torch is loaded by now
 
@@ -95,7 +110,9 @@ class SettingsBinding(QObject):
         self.bar.show_learner(loaded.checkpoint.learner)
         self.learner.set_overrides(*self.bar.overrides())
         self.qsettings.setValue(LAST_CHECKPOINT, str(loaded.path))
-        self.teaching.status.emit(f"Loaded {loaded.path.name}")
+        self.teaching.status.emit(
+            f"Loaded {loaded.path.name} (meta-trained on {box.trained_on(loaded.path)})"
+        )
         self._offer_sources(loaded)
         self.update_sample_button()
 

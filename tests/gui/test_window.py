@@ -25,6 +25,7 @@ from core.data.splits import load_split
 from metagui.app.records import MapUpdate
 from metagui.app.tasks import character_label
 from metagui.ui.widgets.canvas import DrawingCanvas
+from metagui.ui.widgets.checkpoint_box import NAME_ROLE
 
 SHAPES = {
     "bar": [line((0.2, 0.5), (0.8, 0.5))],
@@ -220,7 +221,7 @@ def test_unloadable_checkpoint_keeps_the_current_one(qtbot, window, tmp_path):
     assert "Could not load the checkpoint broken.pt" in window.banner.text()
     assert "still using protonet-random.pt" in window.banner.text()
     assert window.checkpoint is current
-    assert window.settings.checkpoint.currentText() == "protonet-random.pt"
+    assert window.settings.checkpoint.currentData(NAME_ROLE) == "protonet-random.pt"
     assert all(c.examples for c in window.session.classes)
 
 
@@ -236,9 +237,39 @@ def test_shipped_checkpoints_are_listed(qtbot, monkeypatch, tmp_path, random_che
     qtbot.addWidget(window)
     qtbot.waitUntil(lambda: window.checkpoint is not None, timeout=10_000)
     combo = window.settings.checkpoint
-    items = [combo.itemText(i) for i in range(combo.count())]
-    assert items == ["anil-omniglot.pt", "other-omniglot.pt", "Open…"]
+    names = [combo.itemData(i, NAME_ROLE) or combo.itemText(i) for i in range(combo.count())]
+    assert names == ["anil-omniglot.pt", "other-omniglot.pt", "Open…"]
     assert window.learner.path.name == "anil-omniglot.pt"
+    window.close()
+
+
+def test_the_checkpoint_box_says_what_each_checkpoint_learned_on(
+    qtbot, monkeypatch, tmp_path, random_checkpoint
+):
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    (folder / "anil-omniglot.pt").write_bytes(random_checkpoint.read_bytes())
+    torch.manual_seed(0)
+    lake = {"split": "lake", "dataset": {"name": "omniglot", "split": "lake", "n_classes": 3052}}
+    save_checkpoint(folder / "lake.pt", build_learner("protonet", {}), lake)
+    (folder / "broken.pt").write_bytes(b"not a checkpoint")
+    monkeypatch.setenv("METAGUI_CHECKPOINTS", str(folder))
+    from metagui.ui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    combo = window.settings.checkpoint
+    qtbot.waitUntil(lambda: combo.trained_on(folder / "lake.pt") is not None, timeout=10_000)
+    anil = combo.findData(str(folder / "anil-omniglot.pt"))
+    assert combo.itemText(anil) == "anil-omniglot.pt  ·  Omniglot (Vinyals)"
+    lake_item = combo.findData(str(folder / "lake.pt"))
+    assert combo.itemText(lake_item) == "lake.pt  ·  Omniglot background"
+    tip = combo.itemData(lake_item, Qt.ItemDataRole.ToolTipRole)
+    assert "Meta-trained on omniglot, lake split (3,052 training classes)" in tip
+    broken = combo.findData(str(folder / "broken.pt"))
+    assert combo.itemText(broken) == "broken.pt"  # unreadable: no label, and no error yet
+    assert "broken" not in window.banner.text()
+    assert combo.currentData(NAME_ROLE) == "anil-omniglot.pt"  # what the closed box shows
     window.close()
 
 

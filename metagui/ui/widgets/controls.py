@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from metagui.ui.widgets.checkpoint_box import CheckpointBox
+
 if TYPE_CHECKING:
     from core.algorithms.base import Learner
 
@@ -66,12 +68,11 @@ class SettingsBar(QFrame):
         super().__init__(parent)
         self.setObjectName("settingsBar")
         self.checkpoint = named(
-            QComboBox(),
+            CheckpointBox(),
             "checkpointCombo",
             "Checkpoint",
             "Meta-trained model: the shipped checkpoints, or Open… any .pt file",
         )
-        self.checkpoint.setMinimumWidth(190)  # the window fits a 1280 px screen
         self.device = named(QComboBox(), "deviceCombo", "Device", "Where the model runs")
         self.set_devices(devices)
         self.steps = named(
@@ -291,17 +292,14 @@ class SettingsBar(QFrame):
         if not paths:
             self.checkpoint.addItem("(no checkpoint found)", None)
         for path in paths:
-            self.checkpoint.addItem(path.name, str(path))
-            self.checkpoint.setItemData(
-                self.checkpoint.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole
-            )
+            self.checkpoint.add_path(path)
         self.checkpoint.addItem(OPEN_ITEM, OPEN_ITEM)
         self.select_checkpoint(current)
         self.checkpoint.blockSignals(False)
 
     def add_checkpoint(self, path: Path) -> None:
         if self.checkpoint.findData(str(path)) < 0:
-            self.checkpoint.insertItem(self.checkpoint.count() - 1, path.name, str(path))
+            self.checkpoint.add_path(path, self.checkpoint.count() - 1)
             if self.checkpoint.findData(None) >= 0:
                 self.checkpoint.removeItem(self.checkpoint.findData(None))
 

@@ -48,7 +48,9 @@ from PySide6.QtWidgets import QApplication
 
 from metagui.app.checkpoints import shipped_checkpoints
 from metagui.app.session import Drawing, Example
+from metagui.control.metatrain import MetaTrainer
 from metagui.control.runtime import SWITCH_INTERVAL, freeze_startup_objects, tune_process
+from metagui.ui.learn_panel import LearnPanel
 from metagui.ui.main_window import MainWindow
 from metagui.ui.model_panel import ModelPanel
 from metagui.ui.results_panel import ResultsPanel
@@ -216,6 +218,9 @@ GUI_SLOTS = (
     (ModelPanel, ("_stepped", "_adapted", "_draw_loss")),
     (ResultsPanel, ("_predicted", "refresh")),
     (StatusPanel, ("_stepped", "_adapted")),
+    # a Learn-to-learn run's records (--while-training)
+    (MetaTrainer, ("_read_stdout",)),
+    (LearnPanel, ("_redraw", "_evaluated", "_thumbnails")),
 )
 
 
@@ -364,7 +369,7 @@ def main() -> int:
             f"{training.rate(*quiet):.0f} with the window idle, "
             f"{training.rate(*churning):.0f} while adaptations run back to back"
         )
-        saves, totals = zip(*handovers)
+        saves, totals = zip(*handovers, strict=True)
         print(
             f"Try it now -> Teach tab's learner holds the weights ({len(totals)} clicks): median "
             f"{1000 * statistics.median(totals):.0f} ms, max {1000 * max(totals):.0f} ms "

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 
@@ -250,3 +251,11 @@ def test_lines_that_are_not_events_are_ignored():
     step = parse_event('{"kind": "step", "step": 3, "loss": 1.5, "accuracy": 0.5, '
                        '"episodes_per_s": 2.0, "elapsed": 1.0, "eta": null}')  # fmt: skip
     assert step == LiveStep(3, 1.5, 0.5, 2.0, 1.0, None)
+
+
+def test_nice_is_checked():
+    from core.training.live import parse_live_args
+
+    assert parse_live_args(["--nice", "10"])[0].nice == 10
+    with pytest.raises(SystemExit):
+        parse_live_args(["--nice", "25"])

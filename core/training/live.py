@@ -78,6 +78,9 @@ def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="auto: time float32 and bfloat16 steps first and train with the faster (a new CPU "
         "run of a metric learner); given: --amp as given",
     )
+    p.add_argument("--nice", type=int, default=0, choices=range(20), metavar="0-19",
+                   help="lower the run's CPU priority (POSIX) so that a window beside it stays "
+                   "responsive")  # fmt: skip
     live, rest = p.parse_known_args(argv)
     if live.eval_episodes < 0 or live.eval_every <= 0 or live.thumbnail_every < 0:
         raise ValueError("--eval-episodes must be >= 0, --eval-every > 0, --thumbnail-every >= 0")
@@ -395,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         args, explicit, _ = parse_run_args(rest)
     except ValueError as exc:
         return fail(str(exc))
+    if live.nice and hasattr(os, "nice"):  # before torch starts its threads: they inherit it
+        os.nice(live.nice)
     out = sys.stdout
     if live.events == "-":
         sys.stdout = sys.stderr  # anything else printed must not mix with the events

@@ -229,6 +229,11 @@ def run_folder(request: RunRequest, when: float | None = None, parent: Path | No
     return folder
 
 
+#: How much lower the run's CPU priority is than the window's (POSIX): drawing while it
+#: trains keeps the window responsive (``benchmarks/gui_latency.py --while-training``).
+LIVE_NICE = 10
+
+
 def live_command(request: RunRequest, out: Path) -> list[str]:
     """The arguments of ``python -m core.training.live`` for ``request`` (this interpreter)."""
     args = ["-m", "core.training.live"]
@@ -243,6 +248,7 @@ def live_command(request: RunRequest, out: Path) -> list[str]:
         args += ["--data-root", str(request.data_root)]
     if request.threads is not None:
         args += ["--threads", str(request.threads)]
+    args += ["--nice", str(LIVE_NICE)]
     return [*args, *request.extra, "--out", str(out), "--events", "-"]
 
 

@@ -5,6 +5,7 @@ core.evaluate scores it), closing the window during a run, and a killed run's me
 from __future__ import annotations
 
 import json
+import os
 
 from gui_helpers import make_window
 from PySide6.QtCore import Qt
@@ -12,7 +13,7 @@ from test_live import TINY_LIVE
 
 from core import evaluate
 from core.checkpoint import load_checkpoint
-from metagui.app.live import runs_dir
+from metagui.app.live import LIVE_NICE, runs_dir
 from metagui.control.metatrain import RunState
 from metagui.ui.widgets.learn_controls import NO_PRESET
 
@@ -39,6 +40,10 @@ def test_learn_to_learn_end_to_end(qtbot, window, tiny_root, capsys):
         qtbot.mouseClick(panel.buttons.start, Qt.MouseButton.LeftButton)
     assert trainer.state is RunState.RUNNING and not panel.buttons.start.isEnabled()
     assert not panel.setup.algorithm.isEnabled()
+    if hasattr(os, "getpriority"):  # the run yields the CPU to the window (POSIX)
+        pid = trainer.process.processId()
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + LIVE_NICE)
     qtbot.waitUntil(lambda: panel.picture.step > 0, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: len(panel.held_out_plot.latest()) == 2, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: "episodes/s" in panel.figures.speed.text(), timeout=TIMEOUT)

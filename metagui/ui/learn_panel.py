@@ -32,6 +32,7 @@ from metagui.app.live import (
     preset_algorithm,
     run_choices,
 )
+from metagui.control.calibrate import Calibrator
 from metagui.control.metatrain import MetaTrainer, RunState
 from metagui.control.throttle import Throttle
 from metagui.ui.widgets.learn_controls import (
@@ -65,11 +66,14 @@ class LearnPanel(QWidget):
         trainer: MetaTrainer,
         load: Callable[[Path], object],
         add_checkpoint: Callable[[Path], None],
+        calibrator: Calibrator | None = None,
         parent=None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("learnPanel")
         self.trainer, self.load, self.add_checkpoint = trainer, load, add_checkpoint
+        self.calibrator = calibrator
+        self._ended = ""  # what the last run's end said
         self.extra: tuple[str, ...] = ()  # more core.train flags (tests, scripts)
         self.data_root: Path | None = None
         self.choices = None
@@ -119,6 +123,8 @@ class LearnPanel(QWidget):
         t.saved.connect(self._saved)
         t.done.connect(self._done)
         t.failed.connect(lambda text: self.figures.show_message(text, error=True))
+        if self.calibrator is not None:
+            self.calibrator.finished.connect(self._calibrated)
         self.setup.algorithm.currentTextChanged.connect(self._algorithm_chosen)
         self.setup.dataset.currentIndexChanged.connect(lambda _i: self._dataset_chosen())
 
@@ -275,9 +281,25 @@ class LearnPanel(QWidget):
     def _done(self, done: LiveDone) -> None:
         self.add_checkpoint(done.path)
         self._draw.now()
-        self.figures.show_message(
+        self._ended = (
             f"{done.why.capitalize()} at step {done.step:,} after {_duration(done.elapsed)} of "
-            f"training: saved {done.path} (in the Checkpoint box from now on; no open-set "
-            f"calibration: “python -m core.openset --checkpoint {done.path}” makes one). "
-            f"Continue it with “python -m core.train --resume --out {done.path.parent}”."
+            f"training: saved {done.path} (in the Checkpoint box from now on). Continue it with "
+            f"“python -m core.train --resume --out {done.path.parent}”."
         )
+        if self.calibrator is None:
+            self._calibrated(done.path, "not asked for")
+            return
+        self.figures.show_message(
+            f"{self._ended} Calibrating its “none of these” answer on its validation classes…"
+        )
+        self.calibrator.start(done.path, self.data_root)
+
+    def _calibrated(self, path: Path, problem: str) -> None:
+        if not problem:
+            note = "Its “none of these” answer is calibrated (the Teach tab's None of these)."
+        else:
+            note = (
+                f"No open-set calibration ({problem}): “python -m core.openset --checkpoint "
+                f"{path}” makes one."
+            )
+        self.figures.show_message(f"{self._ended} {note}", error=bool(problem))

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from metagui.app.checkpoints import checkpoint_dir, shipped_checkpoints
 from metagui.app.records import Problem, ProblemCode
 from metagui.control.background import Background
+from metagui.control.calibrate import Calibrator
 from metagui.control.learner import LearnerController
 from metagui.control.metatrain import MetaTrainer
 from metagui.control.teaching import NEW_CLASSES, Teaching
@@ -68,7 +69,9 @@ class MainWindow(QMainWindow):
         self.help = HelpMenu(self, self.learner)
         self.status = StatusPanel(self, self.learner)
         self.metatrain = MetaTrainer(self)
-        self.learn = LearnPanel(self.metatrain, self.setup.load, self.setup.add_checkpoint)
+        self.calibrator = Calibrator(self)
+        self.learn = LearnPanel(self.metatrain, self.setup.load, self.setup.add_checkpoint,
+                                self.calibrator)  # fmt: skip
         self._place()
         self._bind()
         geometry = self.qsettings.value("geometry")
@@ -172,6 +175,7 @@ class MainWindow(QMainWindow):
         if isinstance(focus, QLineEdit) and self.isAncestorOf(focus):
             focus.clearFocus()  # a name being edited is committed now, not after deletion
         self.metatrain.stop(900)  # the run saves its last step and ends within a second
+        self.calibrator.stop()
         self.background.stop()
         for controller in (self.learner, self.second):
             controller.stop(10_000)

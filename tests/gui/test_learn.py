@@ -73,6 +73,13 @@ def test_learn_to_learn_end_to_end(qtbot, window, tiny_root, capsys):
     assert model == trainer.out / f"{trainer.out.name}.pt" and trainer.out.parent == runs_dir()
     assert window.settings.checkpoint.findData(str(model)) >= 0
     assert str(model) in panel.figures.message.text()
+    assert "Calibrating" in panel.figures.message.text()
+    with qtbot.waitSignal(window.calibrator.finished, timeout=TIMEOUT) as calibrated:
+        pass
+    path, problem = calibrated.args
+    assert path == model and problem == "", problem
+    assert (model.parent / f"{model.stem}.openset.json").is_file()
+    assert "answer is calibrated" in panel.figures.message.text()
     assert trainer.state is RunState.IDLE and panel.buttons.start.isEnabled()
     assert load_checkpoint(trainer.out / "last.pt").training_state["step"] == done.args[0].step
     capsys.readouterr()
@@ -118,3 +125,14 @@ def test_closing_the_window_stops_the_run_within_a_second_keeping_its_step(
     assert load_checkpoint(out / "last.pt").training_state["step"] >= 3
     assert (out / f"{out.name}.pt").is_file()
     window.close()
+
+
+def test_a_calibration_that_cannot_run_says_why(qtbot, window, tmp_path, random_checkpoint):
+    model = tmp_path / "model.pt"
+    model.write_bytes(random_checkpoint.read_bytes())
+    calibrator = window.calibrator
+    with qtbot.waitSignal(calibrator.finished, timeout=TIMEOUT) as calibrated:
+        calibrator.start(model, tmp_path / "no-data-here")
+    path, problem = calibrated.args
+    assert path == model and problem and "\n" not in problem
+    assert not (tmp_path / "model.openset.json").exists() and not calibrator.running

@@ -160,3 +160,28 @@ def test_the_same_learner_starts_as_the_whole_checkpoint(tmp_path, algorithm):
     theirs = source.state_dict()
     for key, value in target.state_dict().items():
         assert torch.equal(value, theirs[key]), key
+
+
+def test_backbone_lr_gives_the_backbone_its_own_smaller_rate():
+    from core.training.config import TrainConfig
+    from core.training.trainer import make_optimizer
+
+    learner = build_learner("siamese", {"features": 8})
+    one = make_optimizer(TrainConfig(algorithm="siamese", lr=1e-3), learner)
+    assert len(one.param_groups) == 1 and one.param_groups[0]["lr"] == 1e-3
+    two = make_optimizer(TrainConfig(algorithm="siamese", lr=1e-3, backbone_lr=0.1), learner)
+    backbone, rest = two.param_groups
+    assert backbone["lr"] == pytest.approx(1e-4) and rest["lr"] == 1e-3
+    ids = {id(p) for p in learner.backbone.parameters()}
+    assert {id(p) for p in backbone["params"]} == ids
+    assert not ids & {id(p) for p in rest["params"]}  # every other parameter at the full rate
+    assert len(backbone["params"]) + len(rest["params"]) == len(list(learner.parameters()))
+
+
+def test_a_run_with_backbone_lr_trains_and_records_the_full_rate(tmp_path, tiny_root):
+    out = tmp_path / "run"
+    args = [*TINY_TRAIN, "--episodes", "4", "--data-root", str(tiny_root), "--out", str(out)]
+    assert train.main([*args, "--backbone-lr", "0.25"]) == 0
+    lrs = [line.split(",")[4] for line in (out / "metrics.csv").read_text().splitlines()[1:]]
+    assert lrs and all(float(x) == pytest.approx(1e-3) for x in lrs if x)
+    assert load_checkpoint(out / "last.pt").metadata["train_config"]["backbone_lr"] == 0.25

@@ -73,6 +73,13 @@ class TrainConfig:
     )
     lr_step: int = field(default=4000, metadata={"help": "decay the learning rate every N steps"})
     lr_gamma: float = field(default=0.5, metadata={"help": "learning-rate decay factor"})
+    backbone_lr: float = field(
+        default=1.0,
+        metadata={
+            "help": "the backbone's learning rate as a fraction of --lr (e.g. 0.1 when it starts "
+            "from --init-backbone and the rest is new); 1: one rate for all"
+        },
+    )
     val_every: int = field(default=500, metadata={"help": "validate and checkpoint every N steps"})
     keep_every: int = field(
         default=0,
@@ -146,6 +153,8 @@ def problem(config: TrainConfig) -> str | None:
         return "--lr must be a positive number"
     if not (math.isfinite(config.lr_gamma) and config.lr_gamma > 0):
         return "--lr-gamma must be a positive number"
+    if not (math.isfinite(config.backbone_lr) and 0 < config.backbone_lr <= 1):
+        return "--backbone-lr must be a fraction of --lr in (0, 1]"
     return None
 
 

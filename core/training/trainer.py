@@ -39,10 +39,26 @@ class Validation:
     best: bool
 
 
-def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+def param_groups(config: TrainConfig, learner: torch.nn.Module) -> list[dict]:
+    """The learner's parameters; with ``--backbone-lr`` below 1, its backbone's in a group of
+    their own at that fraction of ``--lr`` (the step schedule scales both)."""
+    backbone = getattr(learner, "backbone", None)
+    backbone = getattr(learner, "embedding", None) if backbone is None else backbone
+    if config.backbone_lr == 1 or not isinstance(backbone, torch.nn.Module):
+        return [{"params": list(learner.parameters())}]
+    mine = {id(p) for p in backbone.parameters()}
+    rest = [p for p in learner.parameters() if id(p) not in mine]
+    return [
+        {"params": list(backbone.parameters()), "lr": config.lr * config.backbone_lr},
+        {"params": rest},
+    ]
+
+
+def make_optimizer(config: TrainConfig, learner: torch.nn.Module) -> torch.optim.Optimizer:
+    groups = param_groups(config, learner)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr)
-    return torch.optim.Adam(params, lr=config.lr)
+        return torch.optim.SGD(groups, lr=config.lr)
+    return torch.optim.Adam(groups, lr=config.lr)
 
 
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
@@ -106,7 +122,7 @@ class Trainer:
             )
         check_spec(train_set, self.train_spec)
         check_spec(val_set, self.val_spec)
-        self.optimizer = make_optimizer(config, learner.parameters())
+        self.optimizer = make_optimizer(config, learner)
         self.scheduler = make_scheduler(config, self.optimizer)
         if ctx is None:  # one process: one seeded stream of episodes
             self.stream, self.share = (
@@ -228,7 +244,7 @@ class Trainer:
                     self.interrupted = True
                     return
                 self.learner.train()
-                lr = self.optimizer.param_groups[0]["lr"]
+                lr = self.optimizer.param_groups[-1]["lr"]  # the full rate (--backbone-lr)
                 out = self._meta_step(self._batch())
                 if self.ctx is not None:
                     distributed.average_buffers(self.learner)

@@ -303,3 +303,19 @@ def test_evaluate_on_some_scripts_only(root, tmp_path, capsys):
     assert doc["groups"] == list(latin.groups)
     assert evaluate.main([*ev, "--groups", "Klingon"]) == 2
     assert "no group 'Klingon'" in capsys.readouterr().err
+
+
+def test_a_drawings_model_samples_omniglot_where_the_glyph_caches_are_missing(tmp_path, tiny_root):
+    """The default (drawings) checkpoint on a machine with Omniglot only: "Sample a task" uses
+    the mix's Omniglot member (Lake's test alphabets) instead of saying the data is missing."""
+    from core.data.spec import PreprocessSpec
+    from metagui.app.tasks import missing_data, task_source, usable_source
+
+    meta = {"dataset": {"name": "drawings", "split": "lake"}, "split": "lake"}
+    spec = PreprocessSpec("ink", 28)
+    mix = task_source(meta, spec, tiny_root)
+    assert missing_data(mix)  # no glyph caches under the tiny Omniglot
+    source = usable_source(mix)
+    assert (source.name, source.split) == ("omniglot", "lake") and missing_data(source) is None
+    nothing = task_source(meta, spec, tmp_path / "nowhere")
+    assert usable_source(nothing) == nothing  # nothing usable: the mix, and its message

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 import core
+from metagui.app.checkpoints import DEFAULT_CHECKPOINT
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "assets" / "checkpoints").glob("*.pt"))
@@ -106,7 +107,7 @@ while window.checkpoint is None and time.monotonic() - start < 120:
     app.processEvents()
     time.sleep(0.02)
 box = window.settings.checkpoint
-listed = [box.itemText(i) for i in range(box.count())]
+listed = [box.itemText(i).split("  ·  ")[0] for i in range(box.count())]
 print(json.dumps({"loaded": str(window.learner.path), "listed": listed}))
 window.close()
 """
@@ -174,13 +175,13 @@ def test_the_wheel_installs_and_runs_from_another_folder(tmp_path):
     site = Path(purelib.stdout.strip())
     assert [Path(p).parent.parent for p in listed[:2]] == [site, site]
     assert listed[2] == str(site / "core" / "assets" / "checkpoints")
-    assert listed[3][0] == "anil-omniglot.pt"  # the window's default first
+    assert listed[3][0] == DEFAULT_CHECKPOINT  # the window's default first
     assert sorted(listed[3]) == [p.name for p in SHIPPED]
 
     # the window, offscreen, opens on the shipped default and lists every shipped checkpoint
     env.update(QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
     window = json.loads(run(python, "-c", WINDOW))
-    assert window["loaded"] == str(site / "core" / "assets" / "checkpoints" / "anil-omniglot.pt")
+    assert window["loaded"] == str(site / "core" / "assets" / "checkpoints" / DEFAULT_CHECKPOINT)
     assert window["listed"] == [*listed[3], "Open…"]
 
     predict = ("-m", "core.predict", "--checkpoint", "protonet-omniglot", "--threads", "1")

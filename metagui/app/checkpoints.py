@@ -8,8 +8,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The file picked by default when it is there.
-DEFAULT_CHECKPOINT = "anil-omniglot.pt"
+#: The file picked by default when it is there: the best drawing model of
+#: ``benchmarks/drawn_accuracy.py`` (docs/drawn-accuracy.md), a metric learner.
+DEFAULT_CHECKPOINT = "protonet-drawings.pt"
+#: The gradient learner compare mode shows beside a learner that takes no gradient steps, so
+#: that an inner-loop curve is one click away.
+GRADIENT_PARTNER = "anil-omniglot.pt"
 
 
 def checkpoint_dir() -> Path:

@@ -75,6 +75,21 @@ def other_sources(spec, data_root: Path) -> list[TaskSource]:
     return found
 
 
+def usable_source(source: TaskSource) -> TaskSource:
+    """``source``, or for a mix whose files are not all here its first member that is: a
+    drawings model samples Omniglot's Lake test alphabets on a machine without the glyph
+    caches."""
+    from core.data.mix import MIXES
+
+    if source.name not in MIXES or missing_data(source) is None:
+        return source
+    for name, split in MIXES[source.name]:
+        member = TaskSource(name, split, source.root, source.spec)
+        if missing_data(member) is None:
+            return member
+    return source
+
+
 def missing_data(source: TaskSource) -> str | None:
     """Why tasks of ``source`` cannot be sampled (its files are not there), else None. Cheap:
     file checks only; a damaged file is found when the data is read."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTabWidget
 
+from metagui.app.checkpoints import GRADIENT_PARTNER, shipped_checkpoints
 from metagui.app.records import Prediction, Problem, ProblemCode, Step
 from metagui.control.teaching import Teaching
 from metagui.control.throttle import Throttle
@@ -40,6 +41,7 @@ class ResultsPanel(QTabWidget):
         self.shown_query_version = -1
         self._curve: tuple[list[int], list[float]] = ([], [])
         self._throttle = Throttle(PLOT_INTERVAL_MS, self.refresh, self)
+        self._partnered = False  # compare mode has offered its gradient learner
         teaching.compare_wanted = self.compare_open
         self.learner.predicted.connect(self._predicted)
         self.learner.adapted.connect(lambda _step: self._throttle.now())
@@ -101,8 +103,24 @@ class ResultsPanel(QTabWidget):
     def _wanted(self) -> bool:
         return self.second.checkpoint is not None and self.compare_open()
 
+    def _gradient_partner(self) -> Path | None:
+        """The first time compare mode opens on a learner without gradient steps (a metric
+        learner such as the default), the shipped gradient learner to show beside it, so that
+        an inner-loop curve is one click away."""
+        if self._partnered or self.compare.path() is not None or self.second.load_requested():
+            return None
+        self._partnered = True
+        ckpt = self.learner.checkpoint
+        if ckpt is None or ckpt.learner.adapt_defaults()[0] > 0:  # it draws a curve itself
+            return None
+        return next((p for p in shipped_checkpoints() if p.name == GRADIENT_PARTNER), None)
+
     def _opened(self) -> None:
         if self.compare_open():
+            partner = self._gradient_partner()
+            if partner is not None:
+                self.compare.select(partner)
+                self.choose(partner)
             if self.latest is not None:
                 self._show(self.compare.a, self.latest)
             self._title_a()

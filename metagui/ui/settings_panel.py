@@ -12,7 +12,14 @@ from PySide6.QtWidgets import QFileDialog
 from metagui.app.checkpoints import checkpoint_dir, shipped_checkpoints
 from metagui.app.live import trained_checkpoints
 from metagui.app.records import Loaded
-from metagui.app.tasks import Decoding, TaskSource, missing_data, other_sources, task_source
+from metagui.app.tasks import (
+    Decoding,
+    TaskSource,
+    missing_data,
+    other_sources,
+    task_source,
+    usable_source,
+)
 from metagui.control.background import Background
 from metagui.control.teaching import Teaching
 from metagui.control.throttle import Debounce
@@ -135,7 +142,7 @@ class SettingsBinding(QObject):
 
         ckpt, chosen = self.learner.checkpoint, self.bar.source_choice()
         if chosen is None:
-            return task_source(ckpt.metadata, ckpt.preprocess, data_root())
+            return usable_source(task_source(ckpt.metadata, ckpt.preprocess, data_root()))
         name, split = chosen
         return TaskSource(name, split, data_root(), ckpt.preprocess)
 

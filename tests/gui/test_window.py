@@ -563,3 +563,45 @@ def test_a_long_status_message_is_cut_not_widening_the_window(qtbot, window):
     assert window.status.message.text() == text  # code reading it gets the whole message
     window.status.message.setText("Saved a.session")
     assert window.status.message.toolTip() == ""
+
+
+def test_compare_mode_puts_a_gradient_learner_beside_a_metric_one(
+    qtbot, monkeypatch, tmp_path, random_checkpoint
+):
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    torch.manual_seed(2)
+    save_checkpoint(folder / "anil-omniglot.pt", build_learner("anil", {}), {"split": "vinyals"})
+    monkeypatch.setenv("METAGUI_CHECKPOINTS", str(folder))
+    window = make_window(qtbot, random_checkpoint)  # ProtoNet: no inner-loop steps
+    results, panel = window.results, window.results.compare
+    with qtbot.waitSignal(window.second.loaded, timeout=10_000):
+        results.setCurrentWidget(panel)  # one click: ANIL comes as learner B
+    assert panel.path() == folder / "anil-omniglot.pt"
+    def curve(steps, _losses, _name):
+        return bool(steps)
+
+    with qtbot.waitSignal(results.compareCurve, timeout=10_000, check_params_cb=curve):
+        teach(qtbot, window, per_class=2)
+        for stroke in SHAPES["corner"]:
+            draw(qtbot, window.query.canvas, stroke)
+    # chosen away once, it stays away
+    panel.choice.setCurrentIndex(0)
+    results.setCurrentWidget(results.bars)
+    results.setCurrentWidget(panel)
+    assert panel.path() is None and not window.second.load_requested()
+    window.close()
+
+
+def test_compare_mode_adds_no_partner_to_a_gradient_learner(qtbot, monkeypatch, tmp_path):
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    torch.manual_seed(2)
+    for name in ("anil-omniglot.pt", "maml-random.pt"):
+        save_checkpoint(folder / name, build_learner("anil", {}), {"split": "vinyals"})
+    monkeypatch.setenv("METAGUI_CHECKPOINTS", str(folder))
+    window = make_window(qtbot, folder / "maml-random.pt")
+    window.results.setCurrentWidget(window.results.compare)
+    qtbot.wait(200)
+    assert window.results.compare.path() is None and not window.second.load_requested()
+    window.close()

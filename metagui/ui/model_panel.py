@@ -51,6 +51,7 @@ class ModelPanel(QTabWidget):
 
     def _loaded(self, loaded: Loaded) -> None:
         learner = loaded.checkpoint.learner
+        self.loss_plot.forget()  # the previous learner's curves
         metric = self.learner.has_map()
         self.learner.map_wanted = metric
         self.setCurrentWidget(self.map_plot if metric else self.loss_plot)

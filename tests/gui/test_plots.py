@@ -247,3 +247,19 @@ def test_map_names_never_overlap_and_the_predicted_class_keeps_its_name(qtbot):
     qtbot.wait(50)
     assert [label.isVisible() for label in plot._names[:4]] == [True] * 4
     assert not any(label.isVisible() for label in plot._names[4:])
+
+
+def test_a_compared_curve_stays_in_view_when_the_main_learner_takes_no_steps(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.set_compare(list(range(11)), [1.0 / (k + 1) ** 3 for k in range(11)], "anil")
+    plot.begin(0)  # ProtoNet: one point at step 0
+    plot.set_latest([0], [0.5])
+    (_, x_high), (y_low, _) = plot.getPlotItem().vb.viewRange()
+    assert x_high >= 10 and y_low <= np.log10(1.0 / 11**3)
+    plot.begin(3)
+    plot.set_latest([0, 1], [0.5, 0.4])
+    plot.forget()  # another learner loaded: its predecessor's curves go
+    assert plot.curve_count() == 0 and plot.latest_data()[0].size == 0
+    plot.begin(5)
+    assert plot.curve_count() == 1

@@ -136,6 +136,19 @@ class LossPlot(pg.PlotWidget):
         decades = (min(b[0] for b in kept), max(b[1] for b in kept)) if kept else None
         self._decades = None  # the range fits the kept curves again, then only widens
         self._set_ranges(max(total_steps, 1), decades)
+        steps, shown = self._compare_latest
+        if len(shown):  # compare mode: B's curve stays in view (a 10-step curve beside 0 steps)
+            self._cover(None, shown, int(steps.max()))
+            self._compare_label.setPos(self._x_max, self._decades[0])
+
+    def forget(self) -> None:
+        """Drop the kept curves (another learner was loaded: they were not its)."""
+        for curve in self._curves:
+            curve.setData([], [])
+        self._order.clear()
+        self._bounds.clear()
+        self._latest = (np.array([]), np.array([]))
+        self._summary.setText("")
 
     def set_latest(self, steps: Sequence[int], losses: Sequence[float]) -> None:
         if not self._order:

@@ -1,5 +1,7 @@
-"""Accuracy on letters, digits, kana and kanji drawn in styles no checkpoint has seen, through the
-window's own path (issue "Drawings as people draw them").
+"""Accuracy on held-out drawn letters, digits, kana and kanji, through the window's own path.
+
+Issue "Drawings as people draw them": letters, digits, kana and kanji drawn in styles no
+checkpoint has seen.
 
 Tasks come from the test subsets of ``glyphs`` (held-out characters drawn in held-out font
 designs, re-rendered from the font files the cache's manifest records) and ``kanjivg`` (held-out
@@ -13,7 +15,7 @@ family allowed) and 20-way 1-shot / 5-way 1-shot cross-family (no query shares a
 for KanjiVG a form, plain or Kaisho, with its class's support), the same seeded tasks for every
 checkpoint; mean accuracy over tasks and its 95 % interval.
 
-    QT_QPA_PLATFORM=offscreen python benchmarks/drawn_accuracy.py [--checkpoint NAME|PATH ...]
+    QT_QPA_PLATFORM=offscreen python benchmarks/drawn_accuracy.py [--checkpoint shipped|NAME|PATH]
         [--tasks 200] [--datasets glyphs kanjivg] [--scripts Latin Digits] [--data-root DIR]
         [--threads 1] [--json OUT] [--markdown]
 
@@ -182,8 +184,8 @@ def markdown(doc: dict) -> str:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", action="append", default=None, metavar="NAME|PATH",
-                   help="a checkpoint file or a shipped one's name (repeat; default: every "
-                   "shipped checkpoint)")  # fmt: skip
+                   help="a checkpoint file or a shipped one's name; `shipped`: every shipped "
+                   "checkpoint (repeat; default: shipped)")  # fmt: skip
     p.add_argument("--tasks", type=int, default=200, help="seeded tasks per cell (default 200)")
     p.add_argument(
         "--queries",
@@ -231,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     bad = sorted({s for v in views for s in v} - set(SCRIPTS))
     if bad:
         return fail(f"--scripts {bad[0]}: not a glyph script; choose from {', '.join(SCRIPTS)}")
-    paths = ([resolve_checkpoint(c) for c in args.checkpoint] if args.checkpoint
-             else shipped_checkpoints())  # fmt: skip
+    paths = []
+    for c in args.checkpoint or ["shipped"]:
+        paths += shipped_checkpoints() if c == "shipped" else [resolve_checkpoint(c)]
     missing = [p for p in paths if not p.is_file()]
     if not paths or missing:
         return fail(f"{missing[0]}: no such checkpoint" if missing else "no shipped checkpoints")

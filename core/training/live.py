@@ -26,7 +26,6 @@ same files (exit 130).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import signal
@@ -36,13 +35,13 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from core.cli import fail, setup_device
 from core.data.datasets import trained_on
 from core.data.episodes import EpisodeSpec
 from core.data.spec import PreprocessSpec
 from core.evaluate import EVAL_SEED, evaluate_iter, summarize
+from core.training.live_io import Events, read_commands
 from core.training.precision import can_probe, probe_precision
 from core.training.setup import PreparedRun, parse_run_args, prepare_run
 from core.training.signals import sigterm_interrupts
@@ -85,40 +84,6 @@ def parse_live_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if live.eval_episodes < 0 or live.eval_every <= 0 or live.thumbnail_every < 0:
         raise ValueError("--eval-episodes must be >= 0, --eval-every > 0, --thumbnail-every >= 0")
     return live, rest
-
-
-class Events:
-    """One JSON object per line, flushed at once."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.lock = threading.Lock()
-
-    def emit(self, kind: str, **fields) -> None:
-        line = json.dumps({"kind": kind, **fields})
-        with self.lock:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-
-
-def read_commands(stream: TextIO, into: queue.Queue, on_stop=None) -> threading.Thread:
-    """A daemon thread putting each stdin line (stripped, lower case) into ``into``; "eof" last.
-    ``on_stop()`` is called (on that thread) after queueing "stop" or "eof"."""
-
-    def pump() -> None:
-        for line in stream:
-            word = line.strip().lower()
-            if word:
-                into.put(word)
-            if word == "stop" and on_stop is not None:
-                on_stop()
-        into.put("eof")
-        if on_stop is not None:
-            on_stop()
-
-    thread = threading.Thread(target=pump, name="live-commands", daemon=True)
-    thread.start()
-    return thread
 
 
 @dataclass

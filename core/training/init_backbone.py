@@ -25,7 +25,7 @@ def init_backbone(learner: Learner, path: str | Path) -> tuple[str, ...]:
     returns the source's training characters. ValueError (one line) when it cannot."""
     source = load_checkpoint(resolve_checkpoint(path), "cpu")  # ValueError: missing or foreign
     name = Path(path).name
-    theirs, ours = _backbone_of(source.learner), _backbone_of(learner)
+    theirs, ours = backbone_of(source.learner), backbone_of(learner)
     if theirs is None or ours is None:
         who = source.learner.name if theirs is None else learner.name
         raise ValueError(f"--init-backbone {name}: {who} has no backbone to copy")
@@ -55,7 +55,7 @@ def init_backbone(learner: Learner, path: str | Path) -> tuple[str, ...]:
     return tuple(source.metadata.get("train_characters", ()))
 
 
-def _backbone_of(learner: Learner):
+def backbone_of(learner: Learner):
     """The learner's feature extractor: ``backbone``, or Relation Networks' ``embedding`` (with
     conv4 the same four conv + BatchNorm layers as Conv-4's, only padded and pooled differently,
     so Conv-4 weights are a starting point for it and the other way round)."""

@@ -18,6 +18,7 @@ from core.evaluate import evaluate_iter, summarize
 from core.training import distributed
 from core.training.config import TrainConfig
 from core.training.distributed import AllReduceOptimizer, DistContext
+from core.training.init_backbone import backbone_of
 
 #: ``--amp`` choices and their dtypes.
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -42,8 +43,7 @@ class Validation:
 def param_groups(config: TrainConfig, learner: torch.nn.Module) -> list[dict]:
     """The learner's parameters; with ``--backbone-lr`` below 1, its backbone's in a group of
     their own at that fraction of ``--lr`` (the step schedule scales both)."""
-    backbone = getattr(learner, "backbone", None)
-    backbone = getattr(learner, "embedding", None) if backbone is None else backbone
+    backbone = backbone_of(learner)
     if config.backbone_lr == 1 or not isinstance(backbone, torch.nn.Module):
         return [{"params": list(learner.parameters())}]
     mine = {id(p) for p in backbone.parameters()}

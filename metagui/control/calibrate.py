@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
+from PySide6.QtCore import QObject, QProcess, Signal
 
-from metagui.app.live import child_pythonpath, python
+from metagui.app.live import python
+from metagui.control.metatrain import child_environment
 
 #: Validation episodes per shot count when the window calibrates a model its run saved (the
 #: shipped models: 300; 100 take a few seconds for a Conv-4).
@@ -44,9 +45,7 @@ class Calibrator(QObject):
         self.stop()
         process = QProcess(self)
         process.setObjectName("calibrationProcess")
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONPATH", child_pythonpath(env.value("PYTHONPATH", "")))
-        process.setProcessEnvironment(env)
+        process.setProcessEnvironment(child_environment())
         process.finished.connect(self._finished)
         process.errorOccurred.connect(self._error)
         self.process, self.checkpoint = process, checkpoint

@@ -39,6 +39,14 @@ from metagui.app.live import (
 STDERR_LINES = 40
 
 
+def child_environment() -> QProcessEnvironment:
+    """The window's environment for a child ``python -m core...`` process, with the ``core``
+    next to this ``metagui`` first on ``PYTHONPATH``."""
+    env = QProcessEnvironment.systemEnvironment()
+    env.insert("PYTHONPATH", child_pythonpath(env.value("PYTHONPATH", "")))
+    return env
+
+
 class RunState(enum.Enum):
     IDLE = "idle"  # no run (never started, or ended)
     STARTING = "starting"  # the process runs, no step yet
@@ -81,9 +89,8 @@ class MetaTrainer(QObject):
         self._stderr.clear()
         process = QProcess(self)
         process.setObjectName("metaTrainingProcess")
-        env = QProcessEnvironment.systemEnvironment()
+        env = child_environment()
         env.insert("PYTHONUNBUFFERED", "1")
-        env.insert("PYTHONPATH", child_pythonpath(env.value("PYTHONPATH", "")))
         process.setProcessEnvironment(env)
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.readyReadStandardError.connect(self._read_stderr)

@@ -108,8 +108,9 @@ class SettingsBinding(QObject):
         self.bar.select_checkpoint(loaded.path)
         box = self.bar.checkpoint
         box.describe(loaded.path, *training_data(loaded.checkpoint.metadata))
-        if box.undescribed():  # the others, once, off the GUI thread
-            self.background.describe(box.undescribed())
+        others = box.undescribed()
+        if others:  # the others, once, off the GUI thread
+            self.background.describe(others)
         self._hyper.cancel()
         from core.device import available_devices  # torch is loaded by now
 

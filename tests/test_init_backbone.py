@@ -166,16 +166,33 @@ def test_backbone_lr_gives_the_backbone_its_own_smaller_rate():
     from core.training.config import TrainConfig
     from core.training.trainer import make_optimizer
 
-    learner = build_learner("siamese", {"features": 8})
-    one = make_optimizer(TrainConfig(algorithm="siamese", lr=1e-3), learner)
+    learner = build_learner("relation", {})
+    one = make_optimizer(TrainConfig(algorithm="relation", lr=1e-3), learner)
     assert len(one.param_groups) == 1 and one.param_groups[0]["lr"] == 1e-3
-    two = make_optimizer(TrainConfig(algorithm="siamese", lr=1e-3, backbone_lr=0.1), learner)
+    two = make_optimizer(TrainConfig(algorithm="relation", lr=1e-3, backbone_lr=0.1), learner)
     backbone, rest = two.param_groups
     assert backbone["lr"] == pytest.approx(1e-4) and rest["lr"] == 1e-3
-    ids = {id(p) for p in learner.backbone.parameters()}
+    ids = {id(p) for p in learner.embedding.parameters()}
     assert {id(p) for p in backbone["params"]} == ids
     assert not ids & {id(p) for p in rest["params"]}  # every other parameter at the full rate
     assert len(backbone["params"]) + len(rest["params"]) == len(list(learner.parameters()))
+
+
+def test_a_learners_own_rates_get_their_groups_beside_the_backbones():
+    """Siamese's offset beta learns at ``offset_lr`` times the rate (its own group), the backbone
+    at ``--backbone-lr``, everything else at the full rate, last (the rate a run records)."""
+    from core.training.config import TrainConfig
+    from core.training.trainer import make_optimizer
+
+    learner = build_learner("siamese", {"features": 8, "offset_lr": 50})
+    opt = make_optimizer(TrainConfig(algorithm="siamese", lr=1e-3, backbone_lr=0.1), learner)
+    by_rate = {round(g["lr"], 9): {id(p) for p in g["params"]} for g in opt.param_groups}
+    assert by_rate[0.05] == {id(learner.alpha.bias)}
+    assert by_rate[1e-4] == {id(p) for p in learner.backbone.parameters()}
+    assert by_rate[1e-3] == {id(learner.fc.weight), id(learner.fc.bias), id(learner.alpha.weight)}
+    assert opt.param_groups[-1]["lr"] == 1e-3
+    with pytest.raises(ValueError, match="offset_lr"):
+        build_learner("siamese", {"offset_lr": 0})
 
 
 def test_a_run_with_backbone_lr_trains_and_records_the_full_rate(tmp_path, tiny_root):

@@ -134,6 +134,11 @@ class Learner(nn.Module):
     #: weights; set by the learners that were tested with it (metric learners).
     cpu_bf16_ok: ClassVar[bool] = False
 
+    def lr_scales(self) -> dict[str, float]:
+        """Parameters (by ``named_parameters`` name) that meta-train at a multiple of the run's
+        learning rate, as their own optimiser groups (``core.train``); default: none."""
+        return {}
+
     def meta_step(self, episodes: Sequence[Episode], optimizer: torch.optim.Optimizer) -> MetaLoss:
         """One outer-loop update. Default: backpropagate ``meta_loss`` and step ``optimizer``.
 

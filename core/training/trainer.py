@@ -40,17 +40,23 @@ class Validation:
     best: bool
 
 
-def param_groups(config: TrainConfig, learner: torch.nn.Module) -> list[dict]:
-    """The learner's parameters; with ``--backbone-lr`` below 1, its backbone's in a group of
-    their own at that fraction of ``--lr`` (the step schedule scales both)."""
+def param_groups(config: TrainConfig, learner: Learner) -> list[dict]:
+    """The learner's parameters as optimiser groups, the full rate last: with ``--backbone-lr``
+    below 1, its backbone's at that fraction of ``--lr``; those of ``learner.lr_scales()`` at
+    their multiple of it (the step schedule scales every group)."""
+    scales = learner.lr_scales()
     backbone = backbone_of(learner)
-    if config.backbone_lr == 1 or not isinstance(backbone, torch.nn.Module):
-        return [{"params": list(learner.parameters())}]
-    mine = {id(p) for p in backbone.parameters()}
-    rest = [p for p in learner.parameters() if id(p) not in mine]
+    slow = set()
+    if config.backbone_lr != 1 and isinstance(backbone, torch.nn.Module):
+        slow = {id(p) for p in backbone.parameters()}
+    groups: dict[float, list] = {}
+    for name, p in learner.named_parameters():
+        scale = scales.get(name, 1.0) * (config.backbone_lr if id(p) in slow else 1.0)
+        groups.setdefault(scale, []).append(p)
+    full = groups.pop(1.0, [])
     return [
-        {"params": list(backbone.parameters()), "lr": config.lr * config.backbone_lr},
-        {"params": rest},
+        *({"params": ps, "lr": config.lr * scale} for scale, ps in groups.items()),
+        {"params": full},
     ]
 
 

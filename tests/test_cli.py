@@ -142,6 +142,28 @@ def test_resume_without_a_run_fails_clearly(tmp_path, capsys):
     assert "cannot resume" in capsys.readouterr().err
 
 
+def test_resume_with_other_parameter_groups_fails_clearly(tiny_root, tmp_path, capsys):
+    """A run saved before its learner had rates of its own (Siamese's offset since issue 33)
+    has an optimiser state with fewer groups: one line and exit 2, the run untouched."""
+    common = ["--algorithm", "siamese", "--features", "8", "--data-root", str(tiny_root)]
+    common += ["--out", str(tmp_path), *TINY_TRAIN]
+    assert train.main(["--episodes", "2", *common]) == 0
+    raw = torch.load(tmp_path / "last.pt", weights_only=True)
+    optimizer = raw["training_state"]["optimizer"]
+    assert len(optimizer["param_groups"]) == 2  # the offset's group and the rest
+    offset, rest = optimizer["param_groups"]
+    rest["params"] = sorted(offset["params"] + rest["params"])  # as one group, as before
+    optimizer["param_groups"] = [rest]
+    torch.save(raw, tmp_path / "last.pt")
+    saved = (tmp_path / "last.pt").read_bytes()
+    capsys.readouterr()
+    assert train.main(["--episodes", "4", "--resume", *common]) == 2
+    err = capsys.readouterr().err
+    assert "2 parameter groups" not in err and "1 parameter groups" in err
+    assert "--init-backbone" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "last.pt").read_bytes() == saved
+
+
 def test_evaluate_json(trained, tiny_root, capsys):
     args = ["--checkpoint", str(trained / "best.pt"), "--ways", "5", "--shots", "1"]
     args += ["--queries", "3", "--episodes", "5", "--data-root", str(tiny_root), "--json"]

@@ -210,6 +210,13 @@ class Trainer:
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        saved, made = len(state["optimizer"]["param_groups"]), len(self.optimizer.param_groups)
+        if saved != made:  # e.g. a run saved before its learner had rates of its own
+            raise ValueError(
+                f"the run's optimiser has {saved} parameter groups and this version makes {made} "
+                "(per-layer learning rates changed); start a new run from its weights with "
+                "--init-backbone RUN/last.pt"
+            )
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.config.lr_schedule == "linear":  # the annealing's length may have changed

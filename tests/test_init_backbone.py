@@ -191,8 +191,9 @@ def test_a_learners_own_rates_get_their_groups_beside_the_backbones():
     assert by_rate[1e-4] == {id(p) for p in learner.backbone.parameters()}
     assert by_rate[1e-3] == {id(learner.fc.weight), id(learner.fc.bias), id(learner.alpha.weight)}
     assert opt.param_groups[-1]["lr"] == 1e-3
-    with pytest.raises(ValueError, match="offset_lr"):
-        build_learner("siamese", {"offset_lr": 0})
+    for bad in (0, -1, float("nan"), float("inf"), 1e6):
+        with pytest.raises(ValueError, match="offset_lr"):
+            build_learner("siamese", {"offset_lr": bad})
 
 
 def test_a_run_with_backbone_lr_trains_and_records_the_full_rate(tmp_path, tiny_root):

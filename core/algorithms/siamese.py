@@ -75,8 +75,8 @@ class SiameseConfig(BackboneConfig):
         object.__setattr__(self, "distortions", parse_bool(self.distortions, "distortions"))
         if self.features < 1:
             raise ValueError("features must be at least 1")
-        if not (math.isfinite(self.offset_lr) and self.offset_lr > 0):
-            raise ValueError("offset_lr must be a positive number")
+        if not (math.isfinite(self.offset_lr) and 0 < self.offset_lr <= 10_000):
+            raise ValueError("offset_lr must be a positive number of at most 10,000")
         if self.shot_pooling not in SHOT_POOLINGS:
             raise ValueError(
                 f"shot_pooling must be one of {', '.join(SHOT_POOLINGS)}, not {self.shot_pooling!r}"

@@ -173,6 +173,7 @@ def sequence_protocol(args, ckpt, bank, device) -> int:
             "episodes": args.episodes, "seed": args.seed,
             "presentations": list(result.presentations), "accuracy": list(result.accuracy),
             "own_class_reads": result.own_reads, "reads": result.reads,
+            "read_peak": result.read_peak, "slots": learner.config.slots,
         }  # fmt: skip
         print(json.dumps(doc))
         return 0
@@ -184,7 +185,9 @@ def sequence_protocol(args, ckpt, bank, device) -> int:
           f"accuracy by presentation ({args.episodes} sequences): {cells}")  # fmt: skip
     print(
         f"read attention: {100 * result.own_reads:.2f} % of the reads at a 2nd or later "
-        f"presentation peak on a slot written by the class itself ({result.reads} reads)"
+        f"presentation peak on a slot written by the class itself ({result.reads} reads); "
+        f"a head's largest read weight {result.read_peak:.3f} on average "
+        f"(uniform over the {learner.config.slots} slots: {1 / learner.config.slots:.3f})"
     )
     return 0
 

@@ -234,6 +234,7 @@ def test_the_sequence_protocol_reports_the_read_attention(tiny_root, tmp_path, c
     doc = json.loads(capsys.readouterr().out)
     assert doc["reads"] == 2 * 3 * 9  # every presentation but the first of each class
     assert 0 <= doc["own_class_reads"] <= 1
+    assert 1 / doc["slots"] <= doc["read_peak"] <= 1
     assert doc["presentations"] == [1, 2, 3, 5, 10]  # Santoro et al.'s Table 1 columns
     assert len(doc["accuracy"]) == 5 and all(0 <= a <= 1 for a in doc["accuracy"])
     assert evaluate.main(args) == 0
@@ -241,6 +242,39 @@ def test_the_sequence_protocol_reports_the_read_attention(tiny_root, tmp_path, c
     assert "read attention" in out
     for k in (1, 2, 3, 5, 10):
         assert f"{k}: " in out
+
+
+def test_the_memory_use_benchmark_zeroes_only_the_read_vectors(tiny_root, tmp_path, capsys,
+                                                               monkeypatch):
+    """benchmarks/mann_memory_use.py: its ablation zeroes the read vectors and keeps the memory
+    and the weights; it prints both runs' rows and refuses a checkpoint of another learner."""
+    import sys
+
+    from core.checkpoint import save_checkpoint
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import mann_memory_use as bench
+
+    state = MemoryState.initial(2, 2, 5, 3, torch.zeros(1))
+    keys, gate, strength = torch.randn(2, 2, 3), torch.rand(2, 2), torch.ones(2, 2)
+    full, w = lrua_step(state, keys, gate, strength, 0.95, read="before")
+    cut, w_cut = bench.without_reads(state, keys, gate, strength, 0.95, read="before")
+    assert full.vectors.abs().sum() > 0 and not cut.vectors.any()
+    assert torch.equal(cut.memory, full.memory) and torch.equal(cut.read, full.read)
+    assert torch.equal(w_cut, w)
+
+    path = tmp_path / "mann.pt"
+    save_checkpoint(path, tiny(input_size=28, read="before"), {})
+    monkeypatch.setenv("METAGUI_DATA", str(tiny_root))
+    monkeypatch.setattr(sys, "argv", ["x", "--checkpoint", str(path), "--episodes", "2"])
+    bench.main()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [r.split(" | ")[0] for r in rows[1:]] == ["| as trained", "| zeroed"]
+    other = tmp_path / "proto.pt"
+    save_checkpoint(other, build_learner("protonet", {"input_size": 28}), {})
+    monkeypatch.setattr(sys, "argv", ["x", "--checkpoint", str(other)])
+    with pytest.raises(SystemExit, match="not a mann"):
+        bench.main()
 
 
 def test_the_reads_feed_the_next_controller_step_and_the_output():
@@ -335,6 +369,24 @@ def test_first_presentation_is_at_chance_for_an_untrained_model():
     first = result.accuracy[0]
     sigma = math.sqrt(1 / 3 * 2 / 3 / 180)
     assert abs(first - 1 / 3) < 4 * sigma
+
+
+def test_the_read_peak_measures_how_sharply_the_heads_read():
+    """``read_peak`` lies between uniform reads (1 / slots) and one slot per head (1), and
+    rises when the key strength does."""
+    gen = torch.Generator().manual_seed(5)
+    eps = [toy_episode(gen, n_way=3, shots=1, queries=3) for _ in range(4)]
+    peaks = []
+    for bias in (-30.0, 30.0):  # key strength 1 + softplus(bias): about 1, then about 31
+        learner = tiny(read="before")
+        with torch.no_grad():
+            learner.strength.weight.zero_()
+            learner.strength.bias.fill_(bias)
+        result = presentation_accuracy(learner, eps, (1, 2))
+        assert result.reads == 4 * 3 * 3
+        assert 1 / learner.config.slots <= result.read_peak <= 1
+        peaks.append(result.read_peak)
+    assert peaks[1] > 2 * peaks[0]
 
 
 def test_adapt_feeds_the_support_and_exposes_the_memory():

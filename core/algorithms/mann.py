@@ -395,13 +395,16 @@ class PresentationAccuracy:
     """Accuracy at the k-th presentation of a class (``presentations[i]``: ``accuracy[i]`` over
     ``counts[i]`` steps); ``own_reads``: the share of the ``reads`` steps at a class's 2nd or
     later presentation whose read (summed over the heads) peaks on a slot written by the
-    step's own class (``own_class_reads``)."""
+    step's own class (``own_class_reads``); ``read_peak``: the mean over those steps and the
+    heads of a head's largest read weight (``1 / slots`` when reads are uniform, 1 when each head
+    reads one slot)."""
 
     presentations: tuple[int, ...]
     accuracy: tuple[float, ...]
     counts: tuple[int, ...]
     own_reads: float = float("nan")
     reads: int = 0
+    read_peak: float = float("nan")
 
 
 def slot_owners(writes: torch.Tensor, zeroed: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -467,7 +470,7 @@ def presentation_accuracy(
     learner.eval()
     hits = dict.fromkeys(presentations, 0)
     counts = dict.fromkeys(presentations, 0)
-    own, reads = 0, 0
+    own, reads, peak = 0, 0, 0.0
     for ep in episodes:
         logits, targets, trace = learner.episode_run([ep])
         right = logits.argmax(2) == targets
@@ -480,6 +483,8 @@ def presentation_accuracy(
         u = torch.stack([m.usage for m, _ in trace], 1)
         hit, counted = own_class_reads(r, w, u, targets)
         own, reads = own + int(hit.sum()), reads + int(counted.sum())
+        largest = torch.stack([m.read.amax(2).mean(1) for m, _ in trace], 1)  # (B, T)
+        peak += float(largest[counted].sum())
     acc = tuple(hits[k] / counts[k] if counts[k] else float("nan") for k in presentations)
     return PresentationAccuracy(
         tuple(presentations),
@@ -487,4 +492,5 @@ def presentation_accuracy(
         tuple(counts[k] for k in presentations),
         own / reads if reads else float("nan"),
         reads,
+        peak / reads if reads else float("nan"),
     )

@@ -47,9 +47,7 @@ def run(learner, bank, n: int, seed: int) -> mann.PresentationAccuracy:
 
 def row(name: str, result: mann.PresentationAccuracy) -> str:
     cells = " | ".join(f"{100 * a:.2f}" for a in result.accuracy)
-    return (
-        f"| {name} | {cells} | {100 * result.own_reads:.2f} | {result.read_peak:.3f} |"
-    )
+    return f"| {name} | {cells} | {100 * result.own_reads:.2f} | {result.read_peak:.3f} |"
 
 
 def main() -> None:

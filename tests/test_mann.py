@@ -244,8 +244,9 @@ def test_the_sequence_protocol_reports_the_read_attention(tiny_root, tmp_path, c
         assert f"{k}: " in out
 
 
-def test_the_memory_use_benchmark_zeroes_only_the_read_vectors(tiny_root, tmp_path, capsys,
-                                                               monkeypatch):
+def test_the_memory_use_benchmark_zeroes_only_the_read_vectors(
+    tiny_root, tmp_path, capsys, monkeypatch
+):
     """benchmarks/mann_memory_use.py: its ablation zeroes the read vectors and keeps the memory
     and the weights; it prints both runs' rows and refuses a checkpoint of another learner."""
     import sys

@@ -115,8 +115,26 @@ def test_meta_training_lowers_the_loss_and_the_checkpoint_round_trips(tmp_path):
         ({"features": 0}, "at least 1"),
         ({"shot_pooling": "min"}, "one of"),
         ({"distortions": "x"}, "true or false"),
+        ({"feature_l2": -0.1}, "from 0 to 1"),
+        ({"feature_l2": float("nan")}, "from 0 to 1"),
+        ({"feature_l2": 2.0}, "from 0 to 1"),
     ],
 )
 def test_bad_configs_are_refused_in_one_line(bad, message):
     with pytest.raises(ValueError, match=message):
         build_learner("siamese", bad)
+
+
+def test_the_feature_l2_penalty_adds_the_feature_layers_squared_weights():
+    """``feature_l2`` adds ``feature_l2 * sum(fc.weight ** 2)`` to the pairs' loss (the paper's
+    per-layer L2) and its gradient shrinks the feature weights."""
+    ep = toy_episode(torch.Generator().manual_seed(4))
+    plain, penalised = tiny(), tiny(feature_l2=0.01)
+    base = plain.meta_loss([ep]).loss
+    loss = penalised.meta_loss([ep]).loss
+    expected = base + 0.01 * plain.fc.weight.square().sum()
+    assert torch.allclose(loss, expected)
+    loss.backward()
+    base.backward()
+    extra = penalised.fc.weight.grad - plain.fc.weight.grad
+    assert torch.allclose(extra, 0.02 * plain.fc.weight.detach(), atol=1e-6)

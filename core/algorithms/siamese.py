@@ -70,6 +70,13 @@ class SiameseConfig(BackboneConfig):
             "features' weighted distances"
         },
     )
+    feature_l2: float = field(
+        default=0.0,
+        metadata={
+            "help": "L2 penalty on the sigmoid feature layer's weights, added to the loss (the "
+            "paper's per-layer L2); keeps the features from saturating into a binary code"
+        },
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "distortions", parse_bool(self.distortions, "distortions"))
@@ -77,6 +84,8 @@ class SiameseConfig(BackboneConfig):
             raise ValueError("features must be at least 1")
         if not (math.isfinite(self.offset_lr) and 0 < self.offset_lr <= 10_000):
             raise ValueError("offset_lr must be a positive number of at most 10,000")
+        if not (math.isfinite(self.feature_l2) and 0 <= self.feature_l2 <= 1):
+            raise ValueError("feature_l2 must be a number from 0 to 1")
         if self.shot_pooling not in SHOT_POOLINGS:
             raise ValueError(
                 f"shot_pooling must be one of {', '.join(SHOT_POOLINGS)}, not {self.shot_pooling!r}"
@@ -185,7 +194,8 @@ class SiameseNetwork(Learner):
 
     def meta_loss(self, episodes: Sequence[Episode]) -> MetaLoss:
         """Binary cross-entropy of same/different over balanced pairs of each episode's
-        images; ``accuracy``: the fraction of pairs judged right."""
+        images, plus ``feature_l2`` times the feature layer's squared weights; ``accuracy``:
+        the fraction of pairs judged right."""
         losses, hits, count = [], 0, 0
         for ep in episodes:
             first, second, same, _ = self.episode_pairs(ep)
@@ -195,7 +205,10 @@ class SiameseNetwork(Learner):
             losses.append(F.binary_cross_entropy_with_logits(logits, target))
             hits += int(((logits.detach() > 0) == same).sum())
             count += len(same)
-        return MetaLoss(torch.stack(losses).mean(), hits / max(count, 1))
+        loss = torch.stack(losses).mean()
+        if self.config.feature_l2:
+            loss = loss + self.config.feature_l2 * self.fc.weight.square().sum()
+        return MetaLoss(loss, hits / max(count, 1))
 
     def adapt(
         self,

@@ -3,13 +3,14 @@
     METAGUI_DATA=../shared/data python benchmarks/mann_memory_use.py \
         --checkpoint assets/checkpoints/mann-omniglot.pt --episodes 200
 
-Runs ``core.evaluate --protocol sequence``'s seeded 5-way sequences (10 images per class, Lake's
-evaluation alphabets) twice: as trained, then with every read vector replaced by zeros (the
-controller and the output layer see nothing from the memory; everything else unchanged). It
-prints the accuracy at the 1st/2nd/3rd/5th/10th presentation of both runs, the read attention
-(reads peaking on a slot the class wrote) and the read peak (a head's largest read weight; 1 /
-slots when reads are uniform). A learner that stores what it needs in its LSTM state loses
-little without its reads; one that uses the memory falls toward chance.
+Runs seeded 5-way sequences shaped as ``core.evaluate --protocol sequence``'s (10 images per
+class, Lake's evaluation alphabets; ``--seed`` 0 by default, where core.evaluate's is 1234)
+twice: as trained, then with every read vector replaced by zeros (the controller and the output
+layer see nothing from the memory; everything else unchanged). It prints the accuracy at the
+1st/2nd/3rd/5th/10th presentation of both runs, the read attention (reads peaking on a slot the
+class wrote) and the read peak (a head's largest read weight; 1 / slots when reads are
+uniform). A learner that stores what it needs in its LSTM state loses little without its reads;
+one that uses the memory falls toward chance.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from core.checkpoint import load_checkpoint
 from core.data import load_dataset
 from core.data.episodes import EpisodeSpec, episodes
 from core.data.paths import data_root
+from core.evaluate import PRESENTATIONS
 
-PRESENTATIONS = (1, 2, 3, 5, 10)
 _LRUA_STEP = mann.lrua_step  # the original, called by the patched one
 
 

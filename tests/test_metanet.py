@@ -56,6 +56,29 @@ def test_fast_weights_change_predictions_only_through_the_support():
     assert not torch.allclose(together - together[:, :1], slow - slow[:, :1])
 
 
+def test_the_attention_the_window_shows_is_the_read_that_classifies():
+    """``attention(images)`` (the window's MetaNet view) is a distribution over the support
+    images, and the query logits are the slow row plus the fast weights read with exactly it."""
+    learner = tiny().eval()
+    ep = toy_episode(torch.Generator().manual_seed(3))
+    clf = final_step(learner.adapt(ep.support, ep.support_labels)).classifier
+    att = clf.attention(ep.query)
+    assert att.shape == (len(ep.query), len(ep.support))
+    assert (att >= 0).all()
+    assert torch.allclose(att.sum(1), torch.ones(len(ep.query), dtype=att.dtype))
+    with torch.no_grad():
+        z = learner.hidden_layer(learner.embed(ep.query), clf.fast.q_star)
+        read = torch.einsum("qs,swk->qwk", att, clf.fast.values)
+        logits = learner.slow_out(z) + torch.einsum("qwk,qk->qw", read, z)
+    assert torch.allclose(logits, clf.logits(ep.query), atol=1e-10)
+    uniform = torch.full_like(att, 1 / len(ep.support))  # another read gives other logits
+    with torch.no_grad():
+        other = learner.slow_out(z) + torch.einsum(
+            "qwk,qk->qw", torch.einsum("qs,swk->qwk", uniform, clf.fast.values), z
+        )
+    assert not torch.allclose(other, logits)
+
+
 def test_the_generators_see_per_example_gradients_of_the_two_layers(monkeypatch):
     learner = tiny().eval()
     ep = toy_episode(torch.Generator().manual_seed(3))

@@ -68,7 +68,8 @@ class Capabilities:
     "sequence" (one image after the other with the previous label: ``--protocol sequence``);
     ``live_view``: what the window can show of the adapted classifier beside the loss curve,
     "memory" (``classifier.trace`` and ``classifier.read_weights(images)``), "similarity"
-    (``classifier.similarities(images)``) or "" (nothing more); ``transductive``: the adapted
+    (``classifier.similarities(images)``), "attention" (``classifier.attention(images)``, a
+    read of the support set summing to 1) or "" (nothing more); ``transductive``: the adapted
     classifier's ``logits(images, transductive=True)`` normalises ``images`` with their own
     BatchNorm statistics, the test protocol behind the MAML, Reptile and Relation Networks papers'
     figures.

@@ -88,7 +88,9 @@ class FastWeights:
 
 class MetaNet(Learner):
     name = "metanet"
-    capabilities = Capabilities(adapt_steps=False, lr_override="", embedding=True)
+    capabilities = Capabilities(
+        adapt_steps=False, lr_override="", embedding=True, live_view="attention"
+    )
 
     def __init__(self, config: MetaNetConfig | None = None) -> None:
         super().__init__()
@@ -148,11 +150,16 @@ class MetaNet(Learner):
         values = self.m_net(preprocess(grads)).squeeze(-1)
         return FastWeights(q_star, z, values)
 
+    def memory_attention(self, z: torch.Tensor, fast: FastWeights) -> torch.Tensor:
+        """How hidden representations ``z`` ``(n, width)`` read the memory: softmax attention
+        ``(n, n_s)`` over the support keys (each row sums to 1)."""
+        att = F.cosine_similarity(z.unsqueeze(1), fast.keys.unsqueeze(0), dim=-1)
+        return torch.softmax(self.attention_scale * att, 1)
+
     def fast_logits(self, e: torch.Tensor, fast: FastWeights) -> torch.Tensor:
         """Logits ``(n, n_way)`` of embeddings ``(n, d)`` under the slow and fast weights."""
         z = self.hidden_layer(e, fast.q_star)
-        att = F.cosine_similarity(z.unsqueeze(1), fast.keys.unsqueeze(0), dim=-1)
-        att = torch.softmax(self.attention_scale * att, 1)  # (n, n_s)
+        att = self.memory_attention(z, fast)  # (n, n_s)
         w_star = torch.einsum("qs,swk->qwk", att, fast.values)  # (n, n_way, width)
         return self.slow_out(z) + torch.einsum("qwk,qk->qw", w_star, z)
 
@@ -201,3 +208,11 @@ class MetaNetClassifier:
         """``(n, C, H, W)`` -> ``(n, n_way)``; each image independently of the others."""
         with torch.no_grad():
             return self.learner.fast_logits(self.learner.embed(images), self.fast)
+
+    def attention(self, images: torch.Tensor) -> torch.Tensor:
+        """``(n, C, H, W)`` -> ``(n, n_support)``: each image's read of the memory of
+        example-level fast weights, one weight per support image (rows sum to 1)."""
+        with torch.no_grad():
+            learner = self.learner
+            z = learner.hidden_layer(learner.embed(images), self.fast.q_star)
+            return learner.memory_attention(z, self.fast)

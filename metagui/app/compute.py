@@ -169,7 +169,7 @@ def learner_view(
 ) -> MemoryView | SimilarityView | None:
     """The view ``learner.capabilities.live_view`` names for ``classifier`` (adapted to a
     support set with ``support_labels``) and ``queries`` (preprocessed, on its device): MANN's
-    memory or Siamese similarities."""
+    memory, Siamese similarities or MetaNet's memory attention."""
     kind = learner.capabilities.live_view
     with torch.no_grad():
         if kind == "memory":
@@ -187,8 +187,11 @@ def learner_view(
                 names=names,
                 heads=int(trace[-1].read_weights.shape[0]),
             )
-        if kind == "similarity":
-            sims = None if queries is None else classifier.similarities(queries).cpu().numpy()
+        if kind in ("similarity", "attention"):
+            sims = None
+            if queries is not None:
+                scores = classifier.similarities if kind == "similarity" else classifier.attention
+                sims = scores(queries).cpu().numpy()
             return SimilarityView(sims, support_labels.cpu().numpy(), names)
     return None
 

@@ -16,7 +16,11 @@ from metagui.ui.widgets.plots import LossPlot
 
 #: The loss curve is redrawn at most every 50 ms.
 PLOT_INTERVAL_MS = 50
-LEARNER_VIEW_TITLES = {"memory": "Memory (MANN)", "similarity": "Similarity to each example"}
+LEARNER_VIEW_TITLES = {
+    "memory": "Memory (MANN)",
+    "similarity": "Similarity to each example",
+    "attention": "Memory read (MetaNet)",
+}
 NO_MAP = (
     "{name} classifies with adapted weights, not by distances:\nits story is the inner-loop "
     "loss. The map is drawn for\nthe learners that compare embeddings (ProtoNet, Matching, "

@@ -81,7 +81,25 @@ def test_siamese_shows_the_similarity_to_each_support_image(qtbot, tmp_path):
         window.close()
 
 
-@pytest.mark.parametrize("algorithm", ["protonet", "metalstm", "metanet"])
+def test_metanet_shows_how_the_query_reads_its_memory(qtbot, tmp_path):
+    window = make_window(qtbot, checkpoint(tmp_path, "metanet", width=16))
+    try:
+        tabs = window.model
+        assert tabs.currentWidget() is window.model.learner_view
+        assert "MetaNet" in tabs.tabText(tabs.currentIndex())
+        adapted(qtbot, window, lambda: teach(qtbot, window, per_class=2))
+        view = draw_query(qtbot, window)
+        assert isinstance(view, SimilarityView)
+        assert view.similarity.shape == (1, 6)
+        np.testing.assert_allclose(view.similarity.sum(1), 1.0, rtol=1e-5)  # one read
+        bars = window.model.learner_view._bars.opts["height"]
+        np.testing.assert_allclose(bars, view.similarity[0])
+        assert sorted(view.labels.tolist()) == [0, 0, 1, 1, 2, 2]
+    finally:
+        window.close()
+
+
+@pytest.mark.parametrize("algorithm", ["protonet", "metalstm"])
 def test_other_learners_have_no_extra_tab(qtbot, tmp_path, algorithm):
     window = make_window(qtbot, checkpoint(tmp_path, algorithm))
     try:
@@ -147,7 +165,7 @@ def test_the_hidden_compare_column_is_not_redrawn_until_shown(qtbot, tmp_path):
         window.close()
 
 
-@pytest.mark.parametrize("algorithm", ["mann", "siamese"])
+@pytest.mark.parametrize("algorithm", ["mann", "siamese", "metanet"])
 def test_the_caption_fits_its_two_lines_in_the_default_window(qtbot, tmp_path, algorithm):
     """The caption has a fixed height (the plots keep theirs): its text must fit in it at the
     window's default size, the whole explanation being in its tooltip."""

@@ -1,6 +1,7 @@
 """The learner's own live view (a tab beside the loss curve and the map): MANN's memory as
 heatmaps of write and read weights over the slots, one row per support image fed (and the
-query's read last); Siamese similarities as bars, one per support image."""
+query's read last); Siamese similarities and MetaNet's memory attention as bars, one per support
+image."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ CAPTIONS = {
     "Left: slots written; right: slots read. (Hover for more.)",
     "similarity": "p(same character) of the query with each support image; the class of the "
     "most similar one wins.",
+    "attention": "How the query reads the memory: one bar per support image (its fast weights). "
+    "(Hover for more.)",
 }
 EXPLAINED = {
     "memory": (
@@ -30,6 +33,17 @@ EXPLAINED = {
         "p(same character) of the query with each support image (bars coloured by class). The "
         "class of the most similar support image wins. (Shown once there is a query.)"
     ),
+    "attention": (
+        "MetaNet stores fast weights for each support image, generated from its loss gradient. "
+        "The query reads them by attention (cosine similarity in the fast-weighted hidden layer, "
+        "softmax over the support images; the bars sum to 1) and classifies with what it read. "
+        "Most of the weight on one class's images: that class wins. (Shown once there is a query.)"
+    ),
+}
+#: bar plots: the plot's title and y-axis label per view kind
+BAR_LABELS = {
+    "similarity": ("p(same) to each support image", "p(same)"),
+    "attention": ("attention over the support images", "read weight"),
 }
 MAX_ROW_LABELS = 24
 STRIP = 10  # slots' width of the class-colour strip left of the heatmaps
@@ -85,12 +99,13 @@ class LearnerViewPanel(QWidget):
                 line.hide()
                 plot.addItem(line)
                 self._query_lines.append(line)
-        elif kind == "similarity":
-            plot = self.graphics.addPlot(title="p(same) to each support image")
+        elif kind in BAR_LABELS:
+            title, y_label = BAR_LABELS[kind]
+            plot = self.graphics.addPlot(title=title)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
             plot.setYRange(0, 1.05, padding=0)
-            plot.setLabel("left", "p(same)")
+            plot.setLabel("left", y_label)
             self._bars = pg.BarGraphItem(x=[], height=[], width=0.8)
             plot.addItem(self._bars)
             self._bar_plot = plot
@@ -111,7 +126,7 @@ class LearnerViewPanel(QWidget):
         self.graphics.show()
         if isinstance(view, MemoryView) and self.kind == "memory":
             self._show_memory(view)
-        elif isinstance(view, SimilarityView) and self.kind == "similarity":
+        elif isinstance(view, SimilarityView) and self.kind in BAR_LABELS:
             self._show_similarity(view)
 
     def _show_memory(self, view: MemoryView) -> None:

@@ -24,7 +24,7 @@ The cache is made once by ``python -m core.data.glyphs build`` (see docs/glyphs.
 ``<data root>/glyphs/glyphs-<size>.npz`` + ``manifest.json``; ``kanjivg`` (``core.data.kanjivg``)
 is built by the same command.
 
-The code is in submodules, all of whose names are re-exported here (``from core.data.glyphs
+The code is in submodules, whose public names are re-exported here (``from core.data.glyphs
 import ...`` as before): ``characters`` (the inventory by script, ``char_subset``), ``fonts``
 (faces, designs and their split), ``render`` (a glyph drawn with the canvas pen), ``build`` (the
 cache, look-alike characters), ``dataset`` (``GlyphDataset``, ``load_glyphs``) and ``cli``
@@ -44,17 +44,11 @@ from core.data.glyphs.build import (
     plan_work,
 )
 from core.data.glyphs.characters import (
-    _INDEX,
-    _INVENTORY_INDEX,
     CHAR_TEST,
     CHAR_VAL,
     GLYPHS_SPLIT,
     SUBSETS,
     SYMBOLS,
-    _fraction,
-    _jis_level1,
-    _plain,
-    _span,
     char_subset,
     inventory,
     script_of,
@@ -65,17 +59,12 @@ from core.data.glyphs.cli import (
     main,
 )
 from core.data.glyphs.dataset import (
-    _LOADED,
     GlyphDataset,
     load_glyphs,
     read_cache,
     select,
 )
 from core.data.glyphs.fonts import (
-    _CLONE_OF,
-    _CLONES,
-    _DESIGN_PREFIXES,
-    _STYLE_WORDS,
     DEFAULT_FONT_DIRS,
     DESIGN_TEST,
     DESIGN_VAL,
@@ -83,8 +72,6 @@ from core.data.glyphs.fonts import (
     FONT_SUFFIXES,
     Face,
     FontError,
-    _name,
-    _stratum,
     assign_designs,
     choose_faces,
     design_of,
@@ -92,13 +79,11 @@ from core.data.glyphs.fonts import (
     find_font_files,
     mpl_font_dir,
     read_faces,
-    struct_error,
 )
 from core.data.glyphs.render import (
     DRAWN_SIDE,
     PEN_WIDTH,
     RENDER_PX,
-    _prune,
     draw_points,
     glyph_mask,
     jitter_points,
@@ -125,23 +110,9 @@ __all__ = [
     "RENDER_PX",
     "SUBSETS",
     "SYMBOLS",
-    "_CLONES",
-    "_CLONE_OF",
-    "_DESIGN_PREFIXES",
-    "_INDEX",
-    "_INVENTORY_INDEX",
-    "_LOADED",
-    "_STYLE_WORDS",
     "Face",
     "FontError",
     "GlyphDataset",
-    "_fraction",
-    "_jis_level1",
-    "_name",
-    "_plain",
-    "_prune",
-    "_span",
-    "_stratum",
     "assign_designs",
     "build_glyphs",
     "cache_path",
@@ -168,7 +139,6 @@ __all__ = [
     "seed_of",
     "select",
     "skeleton_points",
-    "struct_error",
     "subset_parts",
     "to_uint8",
 ]

@@ -16,6 +16,7 @@ import argparse
 import csv
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 
@@ -80,7 +81,7 @@ def plot(runs: list[tuple[str, list, list]], out: Path, smooth: int) -> None:
             hi = [100 * (y + c) for y, c in zip(ys, cs, strict=True)]
             ax.fill_between(xs, lo, hi, color="tab:blue", alpha=0.2, lw=0)
             ax.plot(xs, [100 * y for y in ys], "o-", ms=2.5, color="tab:blue", label="validation")
-        ax.set_title(label, fontsize=10)
+        ax.set_title(textwrap.fill(label, 70), fontsize=9)
         ax.set_xlabel("step (meta-update)")
         ax.set_ylabel("accuracy (%)")
         ax.grid(alpha=0.3)

@@ -3,6 +3,8 @@ the model thread and shown in its own tab; the other learners have none."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -177,3 +179,43 @@ def test_the_caption_fits_its_two_lines_in_the_default_window(qtbot, tmp_path, a
         assert caption.heightForWidth(caption.width()) <= caption.height()
     finally:
         window.close()
+
+
+def test_memory_rows_are_named_only_as_densely_as_the_plot_height_allows(qtbot):
+    """20 support images in a short heatmap: the row names thin out so that none print over
+    another (at most one per ROW_LABEL_PX pixels), come back when the plot grows, and the query
+    row is always named."""
+    from metagui.ui.widgets.learner_view import ROW_LABEL_PX, LearnerViewPanel
+
+    panel = LearnerViewPanel()
+    qtbot.addWidget(panel)
+    panel.set_kind("memory")
+    names = tuple(f"class {i}" for i in range(20))
+    rng = np.random.default_rng(0)
+    view = MemoryView(
+        read=rng.random((20, 32)),
+        write=rng.random((20, 32)),
+        labels=np.arange(20),
+        usage=np.zeros(32),
+        query_read=rng.random((1, 32)),
+        names=names,
+        heads=1,
+    )
+
+    def named_rows():
+        ticks = panel._write_plot.getAxis("left")._tickLevels[0]
+        return [y for y, _ in ticks], [n for _, n in ticks]
+
+    def fits():
+        ys, labels = named_rows()
+        rows_px = panel._write_plot.vb.height() / 21  # 20 support rows + the query's
+        gaps = [(b - a) * rows_px for a, b in itertools.pairwise(ys)]
+        return labels[-1] == "query" and min(gaps) >= ROW_LABEL_PX - 1e-6
+
+    for height, expect_all in ((220, False), (900, True)):
+        panel.resize(700, height)
+        panel.show()
+        panel.show_view(view)
+        qtbot.waitUntil(lambda: panel._write_plot.vb.height() > 0)
+        qtbot.waitUntil(fits)
+        assert (len(named_rows()[1]) == 21) is expect_all

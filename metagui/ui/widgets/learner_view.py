@@ -45,7 +45,10 @@ BAR_LABELS = {
     "similarity": ("p(same) to each support image", "p(same)"),
     "attention": ("attention over the support images", "read weight"),
 }
+#: row names on the heatmaps' left axis: at most one per ROW_LABEL_PX pixels of the plot's height
+#: (MAX_ROW_LABELS before the plot has a size), so 20 names do not print over each other
 MAX_ROW_LABELS = 24
+ROW_LABEL_PX = 14
 STRIP = 10  # slots' width of the class-colour strip left of the heatmaps
 
 
@@ -75,6 +78,7 @@ class LearnerViewPanel(QWidget):
         self.kind = ""
         self.current: LearnerView | None = None
         self._write_plot = self._read_plot = self._bar_plot = None
+        self._row_labels: list[str] = []
 
     def set_kind(self, kind: str) -> None:
         """Build the plots for a learner's view kind (called when a checkpoint is loaded)."""
@@ -86,11 +90,13 @@ class LearnerViewPanel(QWidget):
         self.caption.setText(CAPTIONS.get(kind, ""))
         self.caption.setToolTip(EXPLAINED.get(kind, ""))
         self._write_plot = self._read_plot = self._bar_plot = None
+        self._row_labels = []
         if kind == "memory":
             self._write_plot, self._write = self._heatmap("written", "memory slot")
             self._read_plot, self._read = self._heatmap("read", "memory slot")
             self._read_plot.setYLink(self._write_plot)
             self._read_plot.hideAxis("left")
+            self._write_plot.vb.sigResized.connect(self._name_rows)  # fewer names if shorter
             self._strip = pg.ImageItem(axisOrder="row-major")  # each row's class colour
             self._write_plot.addItem(self._strip)
             self._query_lines = []
@@ -151,9 +157,22 @@ class LearnerViewPanel(QWidget):
         strip = np.asarray(colours, dtype=np.uint8)[:, None, :]
         self._strip.setImage(strip, levels=None)
         self._strip.setRect(-STRIP, 0, STRIP * 0.8, len(colours))
-        every = max(1, -(-len(labels) // MAX_ROW_LABELS))
-        last = len(labels) - 1  # the query row (or the last support image) is always named
+        self._row_labels = labels
+        self._name_rows()
+
+    def _name_rows(self) -> None:
+        """Name the heatmaps' rows on the left axis, as many as the plot's height holds
+        without overlap (the query row, or the last support image, is always named)."""
+        labels = self._row_labels
+        if self._write_plot is None or not labels:
+            return
+        height = self._write_plot.vb.height()
+        fit = max(2, int(height // ROW_LABEL_PX)) if height > 0 else MAX_ROW_LABELS
+        every = max(1, -(-len(labels) // fit))
+        last = len(labels) - 1
         ticks = [(i + 0.5, n) for i, n in enumerate(labels) if i % every == 0 or i == last]
+        if len(ticks) > 1 and ticks[-1][0] - ticks[-2][0] < every:  # no two names too close
+            del ticks[-2]
         self._write_plot.getAxis("left").setTicks([ticks])
 
     def _show_similarity(self, view: SimilarityView) -> None:

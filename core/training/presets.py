@@ -194,6 +194,16 @@ PRESETS: dict[str, str] = {
     "--lr-step 10000 --val-ways 5 --val-shots 1 --val-queries 9 --val-every 500 "
     "--val-episodes 200 --keep-every 2500 --amp bf16 --input-size 20 "
     "--init-backbone assets/resumable/protonet-lake-affine/best.pt",
+    # issue 33: MANN on drawings. The Omniglot MANN falls apart on letters, kana and kanji (5-way
+    # 1-shot ~50 % on held-out glyphs): continued on the drawings mix (Omniglot's background
+    # alphabets + glyphs + KanjiVG) with the drawing augmentation. Needs the caches built at 20 px
+    # (`python -m core.data.glyphs build --size 20`) and omniglot/ under one --data-root. The
+    # shipped mann-drawings.pt started from the 33,000-update mann-omniglot.pt (8 December)
+    "mann-drawings": "--algorithm mann --read before --dataset drawings --train-subset train "
+    "--val-subset val --ways 5 --shots 1 --queries 9 --meta-batch 16 --episodes 8000 "
+    "--lr 2.5e-4 --lr-step 4000 --val-ways 5 --val-shots 1 --val-queries 9 --val-every 500 "
+    "--val-episodes 200 --keep-every 1000 --amp bf16 --input-size 20 --augment drawing "
+    "--init-backbone assets/checkpoints/mann-omniglot.pt",
     "siamese-lake": "--algorithm siamese --split lake --train-subset train --val-subset val "
     "--ways 20 --shots 2 --queries 3 --meta-batch 4 --episodes 9000 --val-every 500 "
     "--val-episodes 200",

@@ -13,6 +13,13 @@ _METASGD_5SHOT = (
     "--val-shots 5 --val-every 250 --val-episodes 100"
 )
 
+# MetaNet on the shipped ProtoNet's Conv-4, 8,000 steps on the train + validation classes
+_METANET_WARM_TRAINVAL = (
+    "--algorithm metanet --init-backbone assets/checkpoints/protonet-omniglot.pt "
+    "--train-subset trainval --ways 20 --shots 1 --queries 5 --episodes 8000 --lr 1e-4 "
+    "--backbone-lr 0.1 --lr-step 3000 --val-every 1000 --val-episodes 200 --keep-every 1000"
+)
+
 PRESETS: dict[str, str] = {
     # Prototypical Networks, Vinyals split: the shipped protonet-omniglot.pt
     "protonet-vinyals": "--algorithm protonet --split vinyals --train-subset train "
@@ -167,16 +174,10 @@ PRESETS: dict[str, str] = {
     "--lr 1e-4 --backbone-lr 0.1 --lr-step 750 --val-every 250 --val-episodes 200",
     # the same, longer and on the training + validation classes (as the source ProtoNet): the
     # shipped metanet-omniglot.pt of 7 December, night (its last file; 20w1s 96.10 %)
-    "metanet-vinyals-warm-trainval": "--algorithm metanet --init-backbone "
-    "assets/checkpoints/protonet-omniglot.pt --train-subset trainval --ways 20 --shots 1 "
-    "--queries 5 --episodes 8000 --lr 1e-4 --backbone-lr 0.1 --lr-step 3000 --val-every 1000 "
-    "--val-episodes 200 --keep-every 1000",
+    "metanet-vinyals-warm-trainval": _METANET_WARM_TRAINVAL,
     # the same with a 256-unit augmented hidden layer (64 before): the shipped metanet-omniglot.pt
     # since 8 December (its last file; 20w1s 96.41 %)
-    "metanet-vinyals-warm-wide": "--algorithm metanet --init-backbone "
-    "assets/checkpoints/protonet-omniglot.pt --train-subset trainval --ways 20 --shots 1 "
-    "--queries 5 --episodes 8000 --lr 1e-4 --backbone-lr 0.1 --lr-step 3000 --val-every 1000 "
-    "--val-episodes 200 --keep-every 1000 --width 256",
+    "metanet-vinyals-warm-wide": _METANET_WARM_TRAINVAL + " --width 256",
     "mann-lake": "--algorithm mann --split lake --train-subset train --val-subset val --ways 5 "
     "--shots 1 --queries 9 --meta-batch 4 --episodes 20000 --lr 1e-3 --lr-step 8000 "
     "--val-ways 5 --val-shots 1 --val-queries 9 --val-every 500 --val-episodes 100",
